@@ -1,0 +1,170 @@
+"""Fail-open fault handling shared by every layer.
+
+A cache must never take the agent down with it. Each layer runs its Redis
+I/O through a ``FaultGuard``: a fault (connection refused, timeout, OOM,
+LOADING, a lost index) is counted, logged once per burst, and turned into
+``None`` so the layer serves a miss. After ``breaker_failures`` faults in a
+row the circuit opens: calls skip Redis entirely for ``breaker_cooldown``
+seconds, then one probe call is let through (half-open); its success
+closes the circuit. With ``strict=True`` a fault raises
+``CacheUnavailableError`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis
+
+from agentcache.exceptions import AgentCacheError, CacheUnavailableError
+from agentcache.settings import ReliabilitySettings
+
+logger = logging.getLogger("agentcache")
+
+T = TypeVar("T")
+
+# What counts as a cache fault: anything Redis says or fails to say. Our own
+# input errors (InvalidInputError and friends) are never swallowed.
+FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, CacheUnavailableError)
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+class FaultGuard:
+    """Counts faults, opens a circuit breaker, and decides: miss or raise."""
+
+    def __init__(
+        self,
+        settings: ReliabilitySettings,
+        *,
+        layer: str,
+        clock: Callable[[], float] = time.monotonic,
+        on_fault: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.layer = layer
+        self._clock = clock
+        self._on_fault = on_fault
+        self._lock = threading.Lock()
+        self._consecutive = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._last_warning = float("-inf")
+        self._suppressed = 0
+        self.faults = 0
+        self.skipped = 0
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state_locked()
+
+    def _state_locked(self) -> str:
+        if self._opened_at is None:
+            return CLOSED
+        if self._clock() - self._opened_at >= self.settings.breaker_cooldown_seconds:
+            return HALF_OPEN
+        return OPEN
+
+    def allow(self) -> bool:
+        """Whether a call may go to Redis now (False while the circuit is open)."""
+        with self._lock:
+            state = self._state_locked()
+            if state == CLOSED:
+                return True
+            if state == HALF_OPEN and not self._probing:
+                self._probing = True  # one probe at a time
+                return True
+            self.skipped += 1
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            if self._opened_at is not None:
+                logger.warning("agentcache %s: Redis is back, cache resumed", self.layer)
+            self._consecutive = 0
+            self._opened_at = None
+            self._probing = False
+
+    def failure(self, exc: BaseException, operation: str) -> None:
+        """Record a fault; raise ``CacheUnavailableError`` in strict mode."""
+        with self._lock:
+            self.faults += 1
+            self._consecutive += 1
+            self._probing = False
+            if self._opened_at is not None or (
+                self._consecutive >= self.settings.breaker_failures
+            ):
+                self._opened_at = self._clock()
+            now = self._clock()
+            if now - self._last_warning >= self.settings.warn_interval_seconds:
+                suppressed, self._suppressed = self._suppressed, 0
+                self._last_warning = now
+                warn = True
+            else:
+                self._suppressed += 1
+                warn = False
+        if warn:
+            logger.warning(
+                "agentcache %s: %s failed (%s: %s); serving a miss%s",
+                self.layer,
+                operation,
+                type(exc).__name__,
+                exc,
+                f" ({suppressed} similar faults not logged)" if suppressed else "",
+            )
+        if self._on_fault is not None:
+            self._on_fault(operation, exc)
+        if self.settings.strict:
+            if isinstance(exc, CacheUnavailableError):
+                raise exc
+            raise CacheUnavailableError(
+                f"{self.layer} {operation}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def unavailable(self, operation: str) -> None:
+        """Called when the breaker skipped a call; raises in strict mode."""
+        if self.settings.strict:
+            raise CacheUnavailableError(
+                f"{self.layer} {operation}: circuit open after repeated Redis faults"
+            )
+
+    def run(self, operation: str, fn: Callable[[], T]) -> T | None:
+        """Run ``fn``; on a fault, return None (or raise in strict mode)."""
+        if not self.allow():
+            self.unavailable(operation)
+            return None
+        try:
+            result = fn()
+        except AgentCacheError as exc:
+            if isinstance(exc, CacheUnavailableError):
+                self.failure(exc, operation)
+                return None
+            raise
+        except FAULTS as exc:
+            self.failure(exc, operation)
+            return None
+        self.success()
+        return result
+
+    async def arun(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T | None:
+        """Async twin of ``run``."""
+        if not self.allow():
+            self.unavailable(operation)
+            return None
+        try:
+            result = await fn()
+        except AgentCacheError as exc:
+            if isinstance(exc, CacheUnavailableError):
+                self.failure(exc, operation)
+                return None
+            raise
+        except FAULTS as exc:
+            self.failure(exc, operation)
+            return None
+        self.success()
+        return result

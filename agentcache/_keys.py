@@ -1,0 +1,102 @@
+"""Key layout and the encoding of tenant, agent and model ids.
+
+Every key a tenant owns has the form ``{prefix}:{layer}:{{tenant}}:{rest}``.
+The tenant sits in a Redis hash tag, so all of one tenant's keys share one
+hash slot: on an OSS Redis Cluster a tenant lives on one node, whose search
+index then holds all of its entries. The layer comes before the tag so that
+each layer has its own key prefix (the semantic index is defined over one).
+
+Ids are free text, so they are encoded before they touch a key or a query:
+
+* In keys, ``encode_id`` percent-encodes everything outside ``[A-Za-z0-9_.-]``.
+  It is injective (``t1``, ``T1`` and ``t1 `` stay distinct), and braces and
+  colons can never appear raw, so an id cannot break the hash tag or forge
+  another tenant's key.
+* In index TAG fields, ``tag_value`` stores a fixed-length hex digest of the
+  id. A query then never carries user text: no RediSearch escaping to get
+  wrong, and TAG case-folding cannot merge ``T1`` into ``t1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from agentcache.exceptions import InvalidInputError
+
+MAX_ID_LENGTH = 256
+_SAFE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_WHITESPACE = re.compile(r"\s+")
+
+# Layers: short, fixed names that appear in keys.
+SEMANTIC = "sem"
+EXACT = "exact"
+LRU = "lru"
+TOOLS = "tool"
+LOCKS = "lock"
+EMBEDDINGS = "emb"
+METRICS = "stats"
+META = "meta"
+
+
+def validate_id(value: object, what: str) -> str:
+    """Return ``value`` if it is a usable tenant/agent id, else raise naming ``what``."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(value).__name__}")
+    if not value or not value.strip():
+        raise InvalidInputError(f"{what} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(
+            f"{what} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}"
+        )
+    return value
+
+
+def encode_id(value: str) -> str:
+    """Injective, key-safe form of an id: unsafe characters become ``%XX`` bytes."""
+    if all(ch in _SAFE_ID_CHARS for ch in value):
+        return value
+    out: list[str] = []
+    for ch in value:
+        if ch in _SAFE_ID_CHARS:
+            out.append(ch)
+        else:
+            out.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def tag_value(value: str) -> str:
+    """The TAG-field form of an id: 32 hex chars, safe in any query unescaped."""
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def hash_tag(tenant: str) -> str:
+    """The ``{...}`` hash tag that pins every key of ``tenant`` to one slot."""
+    return "{" + encode_id(tenant) + "}"
+
+
+def tenant_key(prefix: str, layer: str, tenant: str, *rest: str) -> str:
+    """``prefix:layer:{tenant}:rest...``."""
+    return ":".join((prefix, layer, hash_tag(tenant), *rest))
+
+
+def tenant_pattern(prefix: str, layer: str, tenant: str) -> str:
+    """A SCAN/ACL glob matching every key of ``tenant`` in ``layer``."""
+    encoded = encode_id(tenant)
+    # Glob metacharacters cannot occur in an encoded id except '.', '-', '_'.
+    return f"{prefix}:{layer}:{{{encoded}}}:*"
+
+
+def normalize_prompt(text: str) -> str:
+    """Whitespace-collapsed, trimmed prompt: the form exact matches compare."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def digest(*parts: str) -> str:
+    """A 32-hex-char digest of ``parts``, unambiguous about where each part ends."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()

