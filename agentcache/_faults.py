@@ -96,9 +96,7 @@ class FaultGuard:
             self.faults += 1
             self._consecutive += 1
             self._probing = False
-            if self._opened_at is not None or (
-                self._consecutive >= self.settings.breaker_failures
-            ):
+            if self._opened_at is not None or (self._consecutive >= self.settings.breaker_failures):
                 self._opened_at = self._clock()
             now = self._clock()
             if now - self._last_warning >= self.settings.warn_interval_seconds:

@@ -41,8 +41,7 @@ def embedded_server(settings: AgentCacheSettings) -> EmbeddedRedis:
                 startup_timeout=cfg.startup_timeout,
             ).start()
             logger.warning(
-                "no AGENTCACHE_REDIS__URL set: started the embedded Redis Stack at %s "
-                "(binary %s)",
+                "no AGENTCACHE_REDIS__URL set: started the embedded Redis Stack at %s (binary %s)",
                 _embedded.url,
                 _embedded.binaries.redis_server,
             )

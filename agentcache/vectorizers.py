@@ -204,7 +204,9 @@ class OpenAIVectorizer(BaseVectorizer):
 
     def _parse(self, response: Any) -> list[Vector]:
         ordered = sorted(response.data, key=lambda item: item.index)
-        return [as_vector(item.embedding, self.dims, what=f"{self.model} embedding") for item in ordered]
+        return [
+            as_vector(item.embedding, self.dims, what=f"{self.model} embedding") for item in ordered
+        ]
 
 
 def vectorizer_from_settings(settings: AgentCacheSettings) -> BaseVectorizer:

@@ -1,0 +1,560 @@
+"""The semantic cache's logic without I/O: keys, queries, reply parsing, validation.
+
+``SemanticCache`` and ``AsyncSemanticCache`` (semantic.py) only send what
+this module builds and hand the replies back to it, so the two stay alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agentcache import _keys
+from agentcache._policy import Candidate, Decision, DecisionPolicy
+from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
+from agentcache.settings import AgentCacheSettings
+from agentcache.vectorizers import Vector, as_vector
+
+VECTOR_FIELD = "embedding"
+DISTANCE_ALIAS = "__dist"
+# Fields every candidate comes back with (policies may ask for more).
+CANDIDATE_FIELDS = (
+    "prompt", "response", "metadata", "tenant_id", "agent_id", "model_name", "hit_count",
+)  # fmt: skip
+EXACT_FIELDS = (
+    "prompt",
+    "response",
+    "metadata",
+    "tenant_id",
+    "agent_id",
+    "model_name",
+    "hit_count",
+)
+_MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index name")
+
+# Atomic store: write the entry, set its TTL, mark it recently used, and
+# evict the tenant's least recently hit entries past the cap.
+STORE_SCRIPT = """
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if existed == 0 then redis.call('HSET', KEYS[1], 'hit_count', 0) end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+local lru_existed = redis.call('EXISTS', KEYS[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+if ttl > 0 then
+  local left = redis.call('TTL', KEYS[2])
+  if lru_existed == 0 or (left >= 0 and left < ttl) then redis.call('EXPIRE', KEYS[2], ttl) end
+else
+  redis.call('PERSIST', KEYS[2])
+end
+local evicted = {}
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  while redis.call('ZCARD', KEYS[2]) > cap do
+    local popped = redis.call('ZPOPMIN', KEYS[2])
+    local id = popped[1]
+    if id == ARGV[4] then
+      redis.call('ZADD', KEYS[2], ARGV[1], id)
+      break
+    end
+    if redis.call('DEL', ARGV[5] .. id) == 1 then table.insert(evicted, id) end
+  end
+end
+return {existed, evicted}
+"""
+
+# A served hit: bump the hit count and last-hit time, refresh LRU order.
+TOUCH_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'hit_count', 1)
+redis.call('HSET', KEYS[1], 'last_hit_at', ARGV[1], 'last_similarity', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# Exact repeat: read the entry and, unless in shadow mode, touch it, in one round trip.
+EXACT_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[3] == '1' then
+  redis.call('HINCRBY', KEYS[1], 'hit_count', 1)
+  redis.call('HSET', KEYS[1], 'last_hit_at', ARGV[1], 'last_similarity', '1')
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+"""
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """A cached response served for a prompt.
+
+    ``similarity`` is the cosine similarity (1 - cosine distance) between the
+    prompt and the cached prompt; 1.0 for an exact repeat (``exact=True``).
+    """
+
+    response: str
+    prompt: str
+    similarity: float
+    entry_id: str
+    tenant: str
+    agent: str
+    model: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    exact: bool = False
+    hit_count: int = 0
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """Where the active index is and what it expects (recorded in Redis)."""
+
+    alias: str
+    physical: str
+    entry_prefix: str
+    version: int
+    dims: int
+    datatype: str
+
+
+@dataclass
+class CacheStats:
+    """In-process counters of one cache object."""
+
+    hits: int = 0
+    exact_hits: int = 0
+    misses: int = 0
+    stores: int = 0
+    evictions: int = 0
+    errors: int = 0
+    shadow_hits: int = 0
+    declined: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A validated lookup scope: who asks, and about which model."""
+
+    tenant: str
+    agent: str
+    model: str | None
+
+    @property
+    def model_key(self) -> str:
+        return self.model or ""
+
+
+def is_missing_index(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _MISSING_INDEX_MARKERS)
+
+
+def search_rows(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+    """FT.SEARCH reply (RESP2 list or RESP3 map) -> (total, [(key, fields)])."""
+    if isinstance(reply, dict):  # RESP3
+        rows = []
+        for result in reply.get(b"results", reply.get("results", [])):
+            key = result.get(b"id", result.get("id"))
+            attrs = result.get(b"extra_attributes", result.get("extra_attributes", {})) or {}
+            rows.append((_text(key), {_text(k): v for k, v in attrs.items()}))
+        return int(reply.get(b"total_results", reply.get("total_results", 0))), rows
+    if not reply:
+        return 0, []
+    total = int(reply[0])
+    rows = []
+    i = 1
+    while i < len(reply):
+        key = _text(reply[i])
+        fields: dict[str, Any] = {}
+        if i + 1 < len(reply) and isinstance(reply[i + 1], list):
+            raw = reply[i + 1]
+            fields = {_text(raw[j]): raw[j + 1] for j in range(0, len(raw) - 1, 2)}
+            i += 2
+        else:  # NOCONTENT: keys only
+            i += 1
+        rows.append((key, fields))
+    return total, rows
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+class SemanticCore:
+    """Everything about a lookup or a store that does not touch the network."""
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        policy: DecisionPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+        prefix = settings.redis.key_prefix
+        name = settings.semantic.index_name
+        self.alias = f"{prefix}:idx:{name}"
+        self.meta_key = f"{prefix}:{_keys.META}:{name}"
+        self.default_entry_prefix = f"{prefix}:{_keys.SEMANTIC}:"
+        self.dtype = np.float16 if settings.semantic.vector_datatype == "float16" else np.float32
+        self.state: IndexState | None = None
+        self.stats = CacheStats()
+        self._return_fields = tuple(dict.fromkeys(CANDIDATE_FIELDS + tuple(policy.fields)))
+        self._memo: OrderedDict[tuple[str, str], Vector] = OrderedDict()
+
+    # -- validation ---------------------------------------------------------
+    def scope(self, tenant: object, agent: object, model: object) -> Scope:
+        tenant_id = _keys.validate_id(tenant, "tenant")
+        agent_id = _keys.validate_id(agent, "agent")
+        if model is not None:
+            model = _keys.validate_id(model, "model")
+        return Scope(tenant_id, agent_id, model)
+
+    def validate_prompt(self, prompt: object, what: str = "prompt") -> str:
+        if not isinstance(prompt, str):
+            raise InvalidInputError(f"{what} must be a string, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise InvalidInputError(f"{what} is empty or whitespace")
+        limit = self.settings.semantic.max_prompt_chars
+        if len(prompt) > limit:
+            raise InvalidInputError(
+                f"{what} is {len(prompt)} characters; the limit is {limit} "
+                "(AGENTCACHE_SEMANTIC__MAX_PROMPT_CHARS)"
+            )
+        return prompt
+
+    def validate_response(self, response: object) -> str:
+        if not isinstance(response, str):
+            raise InvalidInputError(
+                f"response must be a string, got {type(response).__name__} "
+                "(serialise structured responses to JSON first)"
+            )
+        size = len(response.encode("utf-8"))
+        if size > self.settings.semantic.max_response_bytes:
+            raise InvalidInputError(
+                f"response is {size} bytes; the limit is "
+                f"{self.settings.semantic.max_response_bytes} "
+                "(AGENTCACHE_SEMANTIC__MAX_RESPONSE_BYTES)"
+            )
+        return response
+
+    def encode_metadata(self, metadata: Mapping[str, Any] | None) -> str:
+        if metadata is None:
+            return "{}"
+        if not isinstance(metadata, Mapping):
+            raise InvalidInputError(f"metadata must be a mapping, got {type(metadata).__name__}")
+        try:
+            return json.dumps(dict(metadata), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise SerializationError(f"metadata is not JSON-serialisable: {exc}") from None
+
+    def validate_tags(self, tags: Sequence[str] | None) -> list[str]:
+        if tags is None:
+            return []
+        if isinstance(tags, str):
+            raise InvalidInputError("tags must be a list of strings, not one string")
+        return [_keys.validate_id(tag, "tag") for tag in tags]
+
+    def validate_threshold(self, threshold: float | None) -> float:
+        if threshold is None:
+            return self.settings.semantic.threshold
+        if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+            raise InvalidInputError(
+                f"threshold is a minimum cosine similarity in [0, 1], got {threshold!r}"
+            )
+        return float(threshold)
+
+    def validate_ttl(self, ttl: int | None) -> int:
+        if ttl is None:
+            return self.settings.semantic.ttl_seconds or 0
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise InvalidInputError(f"ttl must be a whole number of seconds >= 1, got {ttl!r}")
+        return ttl
+
+    def vector(self, value: Any) -> Vector:
+        return as_vector(value, self.settings.embeddings.dims, what="embedding")
+
+    def vector_bytes(self, vector: Vector) -> bytes:
+        return np.asarray(vector, dtype=self.dtype).tobytes()
+
+    # -- embeddings memo ----------------------------------------------------
+    # check() then store() of the same prompt is the common miss path; the
+    # memo keeps it to one embedding call.
+    def memo_get(self, model: str, text: str) -> Vector | None:
+        vec = self._memo.get((model, text))
+        if vec is not None:
+            self._memo.move_to_end((model, text))
+        return vec
+
+    def memo_put(self, model: str, text: str, vector: Vector) -> None:
+        self._memo[(model, text)] = vector
+        if len(self._memo) > 256:
+            self._memo.popitem(last=False)
+
+    # -- keys ---------------------------------------------------------------
+    def require_state(self) -> IndexState:
+        if self.state is None:
+            raise ConfigurationError("the semantic index is not initialised")
+        return self.state
+
+    def entry_id(self, scope: Scope, prompt: str) -> str:
+        return _keys.digest(scope.agent, scope.model_key, _keys.normalize_prompt(prompt))
+
+    def tenant_entry_prefix(self, tenant: str) -> str:
+        return f"{self.require_state().entry_prefix}{_keys.hash_tag(tenant)}:"
+
+    def entry_key(self, tenant: str, entry_id: str) -> str:
+        return self.tenant_entry_prefix(tenant) + entry_id
+
+    def lru_key(self, tenant: str) -> str:
+        return _keys.tenant_key(
+            self.settings.redis.key_prefix, _keys.LRU, tenant, self.settings.semantic.index_name
+        )
+
+    # -- queries ------------------------------------------------------------
+    def filter_expr(
+        self,
+        tenant: str,
+        agent: str | None = None,
+        model: str | None = None,
+        tag: str | None = None,
+    ) -> str:
+        parts = [f"@tenant:{{{_keys.tag_value(tenant)}}}"]
+        if agent is not None:
+            parts.append(f"@agent:{{{_keys.tag_value(agent)}}}")
+        if model is not None:
+            parts.append(f"@model:{{{_keys.tag_value(model)}}}")
+        if tag is not None:
+            parts.append(f"@tags:{{{_keys.tag_value(tag)}}}")
+        return "(" + " ".join(parts) + ")"
+
+    def knn_command(self, scope: Scope, blob: bytes, k: int | None = None) -> list[Any]:
+        k = k or self.settings.semantic.top_k
+        query = (
+            f"{self.filter_expr(scope.tenant, scope.agent, scope.model)}"
+            f"=>[KNN $K @{VECTOR_FIELD} $BLOB EF_RUNTIME $EF AS {DISTANCE_ALIAS}]"
+        )
+        fields = (*self._return_fields, DISTANCE_ALIAS)
+        return [
+            "FT.SEARCH", self.alias, query,
+            "PARAMS", 6, "BLOB", blob, "K", k, "EF", self.settings.semantic.ef_runtime,
+            "SORTBY", DISTANCE_ALIAS, "ASC",
+            "RETURN", len(fields), *fields,
+            "LIMIT", 0, k,
+            "DIALECT", 2,
+        ]  # fmt: skip
+
+    def range_command(
+        self, tenant: str, agent: str | None, blob: bytes, threshold: float, offset: int, limit: int
+    ) -> list[Any]:
+        radius = 1.0 - threshold
+        query = (
+            f"@{VECTOR_FIELD}:[VECTOR_RANGE $R $BLOB]=>{{$EPSILON: 0.5; $YIELD_DISTANCE_AS: "
+            f"{DISTANCE_ALIAS}}} {self.filter_expr(tenant, agent)}"
+        )
+        return [
+            "FT.SEARCH", self.alias, query,
+            "PARAMS", 4, "R", radius, "BLOB", blob,
+            "NOCONTENT", "LIMIT", offset, limit, "DIALECT", 2,
+        ]  # fmt: skip
+
+    def ids_command(self, filter_expr: str, limit: int) -> list[Any]:
+        return ["FT.SEARCH", self.alias, filter_expr, "NOCONTENT", "LIMIT", 0, limit, "DIALECT", 2]
+
+    def count_command(self, filter_expr: str) -> list[Any]:
+        return ["FT.SEARCH", self.alias, filter_expr, "LIMIT", 0, 0, "DIALECT", 2]
+
+    # -- replies ------------------------------------------------------------
+    def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
+        """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted)."""
+        candidates = []
+        for key, raw in search_rows(reply)[1]:
+            fields = {name: _text(value) for name, value in raw.items()}
+            if not self._same_scope(fields, scope):
+                continue  # digest collision or a foreign entry: never serve it
+            distance = float(fields.get(DISTANCE_ALIAS, "inf"))
+            if math.isnan(distance):
+                continue
+            candidates.append(
+                Candidate(
+                    entry_id=key.rsplit(":", 1)[-1],
+                    prompt=fields.get("prompt", ""),
+                    similarity=1.0 - distance,
+                    fields=fields,
+                )
+            )
+        return candidates
+
+    def _same_scope(self, fields: Mapping[str, str], scope: Scope) -> bool:
+        if fields.get("tenant_id") != scope.tenant or fields.get("agent_id") != scope.agent:
+            return False
+        return scope.model is None or fields.get("model_name") == scope.model
+
+    def hit_from_candidate(self, candidate: Candidate, scope: Scope) -> CacheHit:
+        fields = candidate.fields
+        return CacheHit(
+            response=fields.get("response", ""),
+            prompt=candidate.prompt,
+            similarity=candidate.similarity,
+            entry_id=candidate.entry_id,
+            tenant=scope.tenant,
+            agent=scope.agent,
+            model=fields.get("model_name") or None,
+            metadata=self._decode_metadata(fields.get("metadata")),
+            hit_count=int(fields.get("hit_count") or 0) + 1,
+        )
+
+    def hit_from_exact(
+        self, values: Sequence[Any], scope: Scope, entry_id: str, prompt: str
+    ) -> CacheHit | None:
+        fields = dict(zip(EXACT_FIELDS, (_text(v) for v in values), strict=False))
+        if not self._same_scope(fields, scope) or fields.get("model_name", "") != scope.model_key:
+            return None
+        if _keys.normalize_prompt(fields.get("prompt", "")) != _keys.normalize_prompt(prompt):
+            return None
+        return CacheHit(
+            response=fields.get("response", ""),
+            prompt=fields.get("prompt", ""),
+            similarity=1.0,
+            entry_id=entry_id,
+            tenant=scope.tenant,
+            agent=scope.agent,
+            model=scope.model,
+            metadata=self._decode_metadata(fields.get("metadata")),
+            exact=True,
+            hit_count=int(fields.get("hit_count") or 0),  # already bumped by EXACT_SCRIPT
+        )
+
+    def _decode_metadata(self, raw: str | None) -> dict[str, Any]:
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def entry_fields(self, raw: Mapping[bytes, bytes]) -> dict[str, str]:
+        """A stored entry's fields as text, without the vector."""
+        return {_text(k): _text(v) for k, v in raw.items() if k != VECTOR_FIELD.encode()}
+
+    def feedback_fields(
+        self, raw: Mapping[bytes, bytes], similarity: float | None, correct: bool
+    ) -> dict[str, str]:
+        """What to write on an entry after feedback on a hit it served."""
+        fields = self.entry_fields(raw)
+        if similarity is None:
+            similarity = float(fields.get("last_similarity") or 1.0)
+        return self.policy.feedback_update(fields, similarity, correct)
+
+    def decide(self, prompt: str, candidates: list[Candidate], threshold: float) -> Decision:
+        decision = self.policy.decide(prompt, candidates, threshold)
+        if not decision.hit:
+            self.stats.declined[decision.reason] = self.stats.declined.get(decision.reason, 0) + 1
+        return decision
+
+    # -- store --------------------------------------------------------------
+    def store_args(
+        self,
+        scope: Scope,
+        prompt: str,
+        response: str,
+        blob: bytes,
+        metadata_json: str,
+        tags: list[str],
+        ttl: int,
+    ) -> tuple[list[str], list[Any], str]:
+        entry_id = self.entry_id(scope, prompt)
+        now = self.clock()
+        cap = self.settings.semantic.max_entries_per_tenant or 0
+        fields: list[Any] = [
+            "prompt", prompt,
+            "response", response,
+            "metadata", metadata_json,
+            "tenant", _keys.tag_value(scope.tenant),
+            "agent", _keys.tag_value(scope.agent),
+            "model", _keys.tag_value(scope.model_key),
+            "tags", ",".join(_keys.tag_value(t) for t in tags),
+            "tenant_id", scope.tenant,
+            "agent_id", scope.agent,
+            "model_name", scope.model_key,
+            VECTOR_FIELD, blob,
+            "inserted_at", now,
+            "last_hit_at", now,
+        ]  # fmt: skip
+        keys = [self.entry_key(scope.tenant, entry_id), self.lru_key(scope.tenant)]
+        args = [now, ttl, cap, entry_id, self.tenant_entry_prefix(scope.tenant), *fields]
+        return keys, args, entry_id
+
+    def exact_args(self, scope: Scope, prompt: str) -> tuple[list[str], list[Any], str]:
+        entry_id = self.entry_id(scope, prompt)
+        keys = [self.entry_key(scope.tenant, entry_id), self.lru_key(scope.tenant)]
+        touch = "0" if self.settings.semantic.shadow_mode else "1"
+        return keys, [self.clock(), entry_id, touch, *EXACT_FIELDS], entry_id
+
+    def touch_args(
+        self, tenant: str, entry_id: str, similarity: float
+    ) -> tuple[list[str], list[Any]]:
+        keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant)]
+        return keys, [self.clock(), entry_id, f"{similarity:.6f}"]
+
+    # -- index state --------------------------------------------------------
+    def state_from_meta(self, meta: Mapping[bytes, bytes]) -> IndexState:
+        decoded = {_text(k): _text(v) for k, v in meta.items()}
+        state = IndexState(
+            alias=self.alias,
+            physical=decoded["physical"],
+            entry_prefix=decoded["entry_prefix"],
+            version=int(decoded["version"]),
+            dims=int(decoded["dims"]),
+            datatype=decoded["datatype"],
+        )
+        self.check_compatible(state)
+        return state
+
+    def initial_state(self) -> IndexState:
+        return IndexState(
+            alias=self.alias,
+            physical=f"{self.alias}:v1",
+            entry_prefix=self.default_entry_prefix,
+            version=1,
+            dims=self.settings.embeddings.dims,
+            datatype=self.settings.semantic.vector_datatype,
+        )
+
+    def meta_mapping(self, state: IndexState) -> dict[str, Any]:
+        return {
+            "physical": state.physical,
+            "entry_prefix": state.entry_prefix,
+            "version": state.version,
+            "dims": state.dims,
+            "datatype": state.datatype,
+        }
+
+    def check_compatible(self, state: IndexState) -> None:
+        cfg = self.settings
+        if state.dims != cfg.embeddings.dims:
+            raise ConfigurationError(
+                f"index {state.physical} holds {state.dims}-dim vectors but "
+                f"AGENTCACHE_EMBEDDINGS__DIMS is {cfg.embeddings.dims}; migrate the index "
+                "(agentcache migrate plan) or use the matching embedding model"
+            )
+        if state.datatype != cfg.semantic.vector_datatype:
+            raise ConfigurationError(
+                f"index {state.physical} stores {state.datatype} vectors but "
+                f"AGENTCACHE_SEMANTIC__VECTOR_DATATYPE is {cfg.semantic.vector_datatype}; "
+                "migrate the index first"
+            )
+        self.dtype = np.float16 if state.datatype == "float16" else np.float32
