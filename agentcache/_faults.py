@@ -6,8 +6,10 @@ LOADING, a lost index) is counted, logged once per burst, and turned into
 ``None`` so the layer serves a miss. After ``breaker_failures`` faults in a
 row the circuit opens: calls skip Redis entirely for ``breaker_cooldown``
 seconds, then one probe call is let through (half-open); its success
-closes the circuit. With ``strict=True`` a fault raises
-``CacheUnavailableError`` instead.
+closes the circuit. An error *reply* (OOM under ``maxmemory``, READONLY
+after a failover) is a fault too, but it never opens the circuit: the server
+is alive, and reads keep working while writes are refused. With
+``strict=True`` a fault raises ``CacheUnavailableError`` instead.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, CacheUnava
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
 
+def server_answered(exc: BaseException) -> bool:
+    """True for an error reply from a live server (OOM, READONLY...), not a dead link."""
+    return isinstance(exc, redis.ResponseError) and not isinstance(
+        exc, redis.exceptions.ClusterError
+    )
+
+
 class FaultGuard:
     """Counts faults, opens a circuit breaker, and decides: miss or raise."""
 
@@ -44,11 +53,13 @@ class FaultGuard:
         layer: str,
         clock: Callable[[], float] = time.monotonic,
         on_fault: Callable[[str, BaseException], None] | None = None,
+        on_latency: Callable[[str, float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.layer = layer
         self._clock = clock
         self._on_fault = on_fault
+        self._on_latency = on_latency
         self._lock = threading.Lock()
         self._consecutive = 0
         self._opened_at: float | None = None
@@ -94,10 +105,18 @@ class FaultGuard:
         """Record a fault; raise ``CacheUnavailableError`` in strict mode."""
         with self._lock:
             self.faults += 1
-            self._consecutive += 1
             self._probing = False
-            if self._opened_at is not None or (self._consecutive >= self.settings.breaker_failures):
-                self._opened_at = self._clock()
+            if server_answered(exc):
+                # OOM, READONLY, NOPERM...: the server is up and replied, so reads
+                # (and a half-open probe) may go on; only a silent server opens the circuit.
+                self._consecutive = 0
+                self._opened_at = None
+            else:
+                self._consecutive += 1
+                if self._opened_at is not None or (
+                    self._consecutive >= self.settings.breaker_failures
+                ):
+                    self._opened_at = self._clock()
             now = self._clock()
             if now - self._last_warning >= self.settings.warn_interval_seconds:
                 suppressed, self._suppressed = self._suppressed, 0
@@ -136,6 +155,7 @@ class FaultGuard:
         if not self.allow():
             self.unavailable(operation)
             return None
+        started = time.perf_counter()
         try:
             result = fn()
         except AgentCacheError as exc:
@@ -146,6 +166,9 @@ class FaultGuard:
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
+        finally:
+            if self._on_latency is not None:
+                self._on_latency(operation, time.perf_counter() - started)
         self.success()
         return result
 
@@ -154,6 +177,7 @@ class FaultGuard:
         if not self.allow():
             self.unavailable(operation)
             return None
+        started = time.perf_counter()
         try:
             result = await fn()
         except AgentCacheError as exc:
@@ -164,5 +188,8 @@ class FaultGuard:
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
+        finally:
+            if self._on_latency is not None:
+                self._on_latency(operation, time.perf_counter() - started)
         self.success()
         return result
