@@ -179,6 +179,9 @@ class MetricsSettings(BaseModel):
 
     enabled: bool = True
     prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+    flush_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often counters are flushed to Redis (background)."
+    )
 
 
 class AgentCacheSettings(BaseSettings):
