@@ -1,0 +1,328 @@
+"""The semantic cache against a real Redis Stack (HashingVectorizer: these tests are about caching)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import redis
+
+from agentcache import InvalidInputError, SemanticCache, SerializationError
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.vectors import HashingVectorizer
+
+
+@pytest.fixture
+def vectorizer() -> HashingVectorizer:
+    return HashingVectorizer(32)
+
+
+@pytest.fixture
+def cache(settings: AgentCacheSettings, vectorizer: HashingVectorizer) -> Iterator[SemanticCache]:
+    c = SemanticCache(settings, vectorizer=vectorizer)
+    yield c
+    c.drop()
+    c.close()
+
+
+def unit(values: list[float]) -> np.ndarray:
+    v = np.asarray(values + [0.0] * (32 - len(values)), dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_hit_and_miss_around_the_threshold(cache: SemanticCache) -> None:
+    base = unit([1.0, 0.0])
+    cache.store("q", "answer", tenant="t", agent="a", vector=base)
+    # cos(angle) = similarity; one query just above and one just below 0.9.
+    above = unit([0.9, float(np.sqrt(1 - 0.9**2)) * 0.95])
+    below = unit([0.85, float(np.sqrt(1 - 0.85**2))])
+    sim_above = float(above @ base)
+    sim_below = float(below @ base)
+    assert sim_above > 0.9 > sim_below
+    hit = cache.check("other", tenant="t", agent="a", threshold=0.9, vector=above)
+    assert hit is not None and hit.response == "answer"
+    assert hit.similarity == pytest.approx(sim_above, abs=1e-3)
+    assert not hit.exact
+    assert cache.check("other2", tenant="t", agent="a", threshold=0.9, vector=below) is None
+    # A lower threshold is looser: the same query now hits.
+    assert cache.check("other2", tenant="t", agent="a", threshold=0.8, vector=below) is not None
+
+
+def test_exact_repeat_needs_no_embedding(
+    cache: SemanticCache, vectorizer: HashingVectorizer
+) -> None:
+    cache.store("How do I reset my password?", "Use the link.", tenant="t", agent="a")
+    calls = vectorizer.calls
+    hit = cache.check("  How do I   reset my password? ", tenant="t", agent="a")
+    assert hit is not None and hit.exact and hit.similarity == 1.0
+    assert vectorizer.calls == calls
+
+
+def test_check_then_store_embeds_once(cache: SemanticCache, vectorizer: HashingVectorizer) -> None:
+    assert cache.check("brand new question here", tenant="t", agent="a") is None
+    calls = vectorizer.calls
+    cache.store("brand new question here", "ok", tenant="t", agent="a")
+    assert vectorizer.calls == calls
+
+
+def test_scope_filters_tenant_agent_and_model(cache: SemanticCache) -> None:
+    cache.store("what is the refund window", "30 days", tenant="t1", agent="a", model="m1")
+    q = "what is the refund window"
+    assert cache.check(q, tenant="t1", agent="a") is not None
+    assert cache.check(q, tenant="t1", agent="a", model="m1") is not None
+    assert cache.check(q, tenant="t1", agent="a", model="m2") is None
+    assert cache.check(q, tenant="t1", agent="b") is None
+    assert cache.check(q, tenant="t2", agent="a") is None
+    assert cache.check(q, tenant="T1", agent="a") is None
+
+
+def test_store_same_prompt_updates_instead_of_duplicating(cache: SemanticCache) -> None:
+    first = cache.store("the question", "old", tenant="t", agent="a")
+    second = cache.store("the  question ", "new", tenant="t", agent="a")
+    assert first == second
+    assert cache.count("t") == 1
+    hit = cache.check("the question", tenant="t", agent="a")
+    assert hit is not None and hit.response == "new"
+
+
+def test_hit_updates_hit_count_and_last_hit(
+    cache: SemanticCache, redis_client: redis.Redis
+) -> None:
+    entry_id = cache.store("alpha beta gamma", "r", tenant="t", agent="a")
+    key = cache.core.entry_key("t", entry_id)
+    before = float(redis_client.hget(key, "last_hit_at"))
+    time.sleep(0.01)
+    assert cache.check("alpha beta gamma", tenant="t", agent="a") is not None
+    assert cache.check("alpha beta gamma delta", tenant="t", agent="a", threshold=0.5) is not None
+    assert int(redis_client.hget(key, "hit_count")) == 2
+    assert float(redis_client.hget(key, "last_hit_at")) > before
+
+
+def test_ttl_expiry(cache: SemanticCache) -> None:
+    cache.store("short lived", "r", tenant="t", agent="a", ttl=1)
+    cache.store("long lived", "r", tenant="t", agent="a", ttl=100)
+    assert cache.check("short lived", tenant="t", agent="a") is not None
+    time.sleep(2.1)
+    assert cache.check("short lived", tenant="t", agent="a") is None
+    assert cache.check("long lived", tenant="t", agent="a") is not None
+    assert cache.count("t") == 1
+
+
+def test_default_ttl_from_settings(
+    settings: AgentCacheSettings, vectorizer: HashingVectorizer, redis_client: redis.Redis
+) -> None:
+    s = settings.model_copy(
+        update={"semantic": settings.semantic.model_copy(update={"ttl_seconds": 300})}
+    )
+    cache = SemanticCache(s, vectorizer=vectorizer)
+    entry_id = cache.store("q", "r", tenant="t", agent="a")
+    assert 290 <= redis_client.ttl(cache.core.entry_key("t", entry_id)) <= 300
+    cache.drop()
+
+
+def test_eviction_removes_least_recently_hit_of_that_tenant_only(
+    settings: AgentCacheSettings, vectorizer: HashingVectorizer
+) -> None:
+    s = settings.model_copy(
+        update={"semantic": settings.semantic.model_copy(update={"max_entries_per_tenant": 3})}
+    )
+    cache = SemanticCache(s, vectorizer=vectorizer)
+    for i in range(3):
+        cache.store(f"other tenant question {i}", "x", tenant="other", agent="a")
+        time.sleep(0.002)
+    cache.store("first one", "1", tenant="t", agent="a")
+    time.sleep(0.002)
+    cache.store("second one", "2", tenant="t", agent="a")
+    time.sleep(0.002)
+    cache.store("third one", "3", tenant="t", agent="a")
+    time.sleep(0.002)
+    assert cache.check("first one", tenant="t", agent="a") is not None  # now most recent
+    time.sleep(0.002)
+    cache.store("fourth one", "4", tenant="t", agent="a")  # evicts "second one"
+    assert cache.count("t") == 3
+    assert cache.check("second one", tenant="t", agent="a", threshold=0.99) is None
+    for kept in ("first one", "third one", "fourth one"):
+        assert cache.check(kept, tenant="t", agent="a") is not None
+    assert cache.count("other") == 3
+    assert cache.stats.evictions == 1
+    cache.drop()
+
+
+def test_invalidate_by_id(cache: SemanticCache) -> None:
+    entry_id = cache.store("remove me", "r", tenant="t", agent="a")
+    cache.store("remove me", "r", tenant="u", agent="a")
+    assert cache.invalidate(entry_id, tenant="t") is True
+    assert cache.invalidate(entry_id, tenant="t") is False
+    assert cache.check("remove me", tenant="t", agent="a") is None
+    assert cache.check("remove me", tenant="u", agent="a") is not None
+
+
+def test_invalidate_tenant_and_agent(cache: SemanticCache) -> None:
+    for tenant in ("t", "u"):
+        for agent in ("a", "b"):
+            for i in range(3):
+                cache.store(f"question {i} for {agent}", "r", tenant=tenant, agent=agent)
+    assert cache.invalidate_agent("t", "a") == 3
+    assert cache.count("t") == 3 and cache.count("u") == 6
+    assert cache.invalidate_tenant("t") == 3
+    assert cache.count("t") == 0 and cache.count("u") == 6
+    assert cache.count() == 6
+
+
+def test_invalidate_by_tag(cache: SemanticCache) -> None:
+    cache.store("price of the pro plan", "$10", tenant="t", agent="a", tags=["pricing"])
+    cache.store("price of the team plan", "$20", tenant="t", agent="a", tags=["pricing", "team"])
+    cache.store("office hours", "9-5", tenant="t", agent="a", tags=["support"])
+    cache.store("price elsewhere", "$1", tenant="u", agent="a", tags=["pricing"])
+    assert cache.invalidate_tag("t", "pricing") == 2
+    assert cache.count("t") == 1
+    assert cache.count("u") == 1
+
+
+def test_invalidate_similar_uses_the_neighbourhood(cache: SemanticCache) -> None:
+    base = unit([1.0, 0.0])
+    near = unit([1.0, 0.1])
+    far = unit([0.0, 1.0])
+    cache.store("p1", "r", tenant="t", agent="a", vector=base)
+    cache.store("p2", "r", tenant="t", agent="b", vector=near)
+    cache.store("p3", "r", tenant="t", agent="a", vector=far)
+    cache.store("p1", "r", tenant="u", agent="a", vector=base)
+    # Embed the invalidation text to the base direction through the memo.
+    cache.core.memo_put(cache.vectorizer.model, "refunds", base)
+    assert cache.invalidate_similar("refunds", tenant="t", threshold=0.95) == 2
+    assert cache.count("t") == 1 and cache.count("u") == 1
+
+
+def test_clear_and_count(cache: SemanticCache) -> None:
+    for i in range(5):
+        cache.store(f"q{i}", "r", tenant=f"t{i % 2}", agent="a")
+    assert cache.count() == 5
+    assert cache.count("t0") == 3
+    assert cache.clear() == 5
+    assert cache.count() == 0
+
+
+ADVERSARIAL = [
+    "a|b", "*", "t-1", "{x}", "with spaces", "@tenant:{t1}", "t1) | (@tenant:{t2}",
+    "-t1", "t1*", "\\", '"quoted"', "ünïcødé", "x" * 256, "t1 ", "T1", "%7Bx%7D",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("tenant", ADVERSARIAL)
+def test_adversarial_tenant_names_neither_error_nor_leak(cache: SemanticCache, tenant: str) -> None:
+    cache.store("shared question text", "victim answer", tenant="t1", agent="a")
+    cache.store("shared question text", f"answer of {tenant}", tenant=tenant, agent="a")
+    own = cache.check("shared question text", tenant=tenant, agent="a")
+    assert own is not None and own.response == f"answer of {tenant}"
+    victim = cache.check("shared question text", tenant="t1", agent="a")
+    assert victim is not None and victim.response == "victim answer"
+    assert cache.count(tenant) == 1
+    assert cache.invalidate_tenant(tenant) == 1
+    assert cache.count("t1") == 1
+
+
+@pytest.mark.parametrize("agent", ["a|b", "*", "{x}", "with spaces", "A"])
+def test_adversarial_agent_names(cache: SemanticCache, agent: str) -> None:
+    cache.store("shared question", "for a", tenant="t", agent="a")
+    cache.store("shared question", f"for {agent}", tenant="t", agent=agent)
+    hit = cache.check("shared question", tenant="t", agent=agent)
+    assert hit is not None and hit.response == f"for {agent}"
+    assert cache.invalidate_agent("t", agent) == 1
+    assert cache.count("t") == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tenant": ""}, "tenant"),
+        ({"tenant": "   "}, "tenant"),
+        ({"tenant": "x" * 257}, "tenant"),
+        ({"agent": ""}, "agent"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "  \n "}, "prompt"),
+        ({"response": 42}, "response"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"ttl": 0}, "ttl"),
+        ({"vector": [float("nan")] * 32}, "NaN"),
+        ({"vector": [1.0] * 31}, "dimensions"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_is_damaged(
+    cache: SemanticCache, kwargs: dict[str, object], match: str
+) -> None:
+    cache.store("existing", "kept", tenant="t", agent="a")
+    call: dict[str, object] = {"prompt": "p", "response": "r", "tenant": "t", "agent": "a"}
+    threshold = kwargs.pop("threshold", None)
+    call.update(kwargs)
+    with pytest.raises(InvalidInputError, match=match):
+        if threshold is not None:
+            cache.check(str(call["prompt"]), tenant="t", agent="a", threshold=threshold)  # type: ignore[arg-type]
+        else:
+            cache.store(**call)  # type: ignore[arg-type]
+    hit = cache.check("existing", tenant="t", agent="a")
+    assert hit is not None and hit.response == "kept"
+
+
+def test_unserialisable_metadata(cache: SemanticCache) -> None:
+    with pytest.raises(SerializationError, match="metadata"):
+        cache.store("p", "r", tenant="t", agent="a", metadata={"x": object()})
+    assert cache.count("t") == 0
+
+
+def test_metadata_round_trip(cache: SemanticCache) -> None:
+    meta = {"usage": {"input_tokens": 12}, "source": "docs"}
+    cache.store("with metadata", "r", tenant="t", agent="a", metadata=meta)
+    hit = cache.check("with metadata", tenant="t", agent="a")
+    assert hit is not None and hit.metadata == meta
+
+
+def test_lookup_is_one_filtered_vector_query(
+    cache: SemanticCache, redis_client: redis.Redis
+) -> None:
+    for i in range(20):
+        cache.store(f"question number {i}", "r", tenant="t", agent="a")
+    redis_client.execute_command("CONFIG", "RESETSTAT")
+    cache.check("a question never stored here", tenant="t", agent="a")
+    stats = redis_client.info("commandstats")
+    searches = stats.get("cmdstat_FT.SEARCH", {}).get("calls", 0)
+    gets = sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_get", "cmdstat_hgetall"))
+    assert searches == 1
+    assert gets == 0
+
+
+def test_index_is_hnsw_with_explicit_parameters(
+    cache: SemanticCache, redis_client: redis.Redis
+) -> None:
+    info = redis_client.execute_command("FT.INFO", cache.core.alias)
+    text = str(info)
+    assert "HNSW" in text and "COSINE" in text
+    assert "'M', 16" in text.replace("b'", "'") or "M" in text
+
+
+def test_existing_index_with_other_dims_is_refused(
+    cache: SemanticCache, settings: AgentCacheSettings
+) -> None:
+    from agentcache import ConfigurationError
+
+    other = settings.model_copy(
+        update={"embeddings": settings.embeddings.model_copy(update={"dims": 48}),
+                "reliability": settings.reliability.model_copy(update={"strict": True})}
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="48"):
+        SemanticCache(other, vectorizer=HashingVectorizer(48))
+
+
+def test_lost_index_is_recreated(cache: SemanticCache, redis_client: redis.Redis) -> None:
+    cache.store("survivor", "r", tenant="t", agent="a")
+    assert cache.core.state is not None
+    redis_client.execute_command("FT.DROPINDEX", cache.core.state.physical)
+    # The entry hash is still there; the index comes back over it (indexed in the background).
+    deadline = time.monotonic() + 10
+    hit = None
+    while hit is None and time.monotonic() < deadline:
+        hit = cache.check("survivor again", tenant="t", agent="a", threshold=0.5)
+        time.sleep(0.05)
+    assert hit is not None and hit.response == "r"
+    assert cache.guard.faults == 0
