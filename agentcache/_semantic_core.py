@@ -7,11 +7,12 @@ this module builds and hand the replies back to it, so the two stay alike.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ EXACT_FIELDS = (
     "model_name",
     "hit_count",
 )
+_logger = logging.getLogger("agentcache.semantic")
 _MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index name")
 
 # Atomic store: write the entry, set its TTL, mark it recently used, and
@@ -122,6 +124,10 @@ class IndexState:
     version: int
     dims: int
     datatype: str
+    model: str = ""  # the embedding model of the vectors, when a migration recorded it
+    # True: query the physical index by name, not the alias (a retained older
+    # version, or the source of a running transform migration).
+    pinned: bool = False
 
 
 @dataclass
@@ -211,6 +217,11 @@ class SemanticCore:
         self.dtype = np.float16 if settings.semantic.vector_datatype == "float16" else np.float32
         self.state: IndexState | None = None
         self.stats = CacheStats()
+        # The vectorizer's model name (set by the cache); matched against meta.
+        self.vector_model = settings.embeddings.model
+        # Index metadata is re-read at most this often (see refresh_due).
+        self.refresh_interval = 1.0
+        self._refreshed_at = time.monotonic()
         self._return_fields = tuple(dict.fromkeys(CANDIDATE_FIELDS + tuple(policy.fields)))
         self._memo: OrderedDict[tuple[str, str], Vector] = OrderedDict()
 
@@ -340,6 +351,12 @@ class SemanticCore:
             parts.append(f"@tags:{{{_keys.tag_value(tag)}}}")
         return "(" + " ".join(parts) + ")"
 
+    @property
+    def search_name(self) -> str:
+        """The alias, or the physical index while this cache is pinned to one."""
+        state = self.state
+        return state.physical if state is not None and state.pinned else self.alias
+
     def knn_command(self, scope: Scope, blob: bytes, k: int | None = None) -> list[Any]:
         k = k or self.settings.semantic.top_k
         query = (
@@ -348,7 +365,7 @@ class SemanticCore:
         )
         fields = (*self._return_fields, DISTANCE_ALIAS)
         return [
-            "FT.SEARCH", self.alias, query,
+            "FT.SEARCH", self.search_name, query,
             "PARAMS", 6, "BLOB", blob, "K", k, "EF", self.settings.semantic.ef_runtime,
             "SORTBY", DISTANCE_ALIAS, "ASC",
             "RETURN", len(fields), *fields,
@@ -365,16 +382,18 @@ class SemanticCore:
             f"{DISTANCE_ALIAS}}} {self.filter_expr(tenant, agent)}"
         )
         return [
-            "FT.SEARCH", self.alias, query,
+            "FT.SEARCH", self.search_name, query,
             "PARAMS", 4, "R", radius, "BLOB", blob,
             "NOCONTENT", "LIMIT", offset, limit, "DIALECT", 2,
         ]  # fmt: skip
 
     def ids_command(self, filter_expr: str, limit: int) -> list[Any]:
-        return ["FT.SEARCH", self.alias, filter_expr, "NOCONTENT", "LIMIT", 0, limit, "DIALECT", 2]
+        return [
+            "FT.SEARCH", self.search_name, filter_expr, "NOCONTENT", "LIMIT", 0, limit, "DIALECT", 2
+        ]  # fmt: skip
 
     def count_command(self, filter_expr: str) -> list[Any]:
-        return ["FT.SEARCH", self.alias, filter_expr, "LIMIT", 0, 0, "DIALECT", 2]
+        return ["FT.SEARCH", self.search_name, filter_expr, "LIMIT", 0, 0, "DIALECT", 2]
 
     # -- replies ------------------------------------------------------------
     def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
@@ -512,17 +531,62 @@ class SemanticCore:
 
     # -- index state --------------------------------------------------------
     def state_from_meta(self, meta: Mapping[bytes, bytes]) -> IndexState:
+        """The version this cache should use: the active one, else a retained older one.
+
+        After a migration to another embedding model, caches still running the
+        old model keep serving from the previous version until ``cleanup``.
+        """
         decoded = {_text(k): _text(v) for k, v in meta.items()}
-        state = IndexState(
+        active = self._version_from_meta(decoded, "")
+        previous = self._version_from_meta(decoded, "previous_")
+        for state, older in ((active, False), (previous, True)):
+            if state is None or state.dims != self.settings.embeddings.dims:
+                continue
+            if state.model and state.model != self.vector_model:
+                continue
+            # While a transform migration runs, stay on the known physical index:
+            # the alias may be swapped to vectors of another datatype at any time.
+            pinned = older or decoded.get("pending_transform") == "1"
+            state = replace(state, pinned=pinned)
+            self.check_compatible(state)
+            return state
+        assert active is not None
+        self.check_compatible(active)  # raises, naming the mismatch
+        return active
+
+    def _version_from_meta(self, decoded: Mapping[str, str], prefix: str) -> IndexState | None:
+        if f"{prefix}physical" not in decoded:
+            return None
+        return IndexState(
             alias=self.alias,
-            physical=decoded["physical"],
-            entry_prefix=decoded["entry_prefix"],
-            version=int(decoded["version"]),
-            dims=int(decoded["dims"]),
-            datatype=decoded["datatype"],
+            physical=decoded[f"{prefix}physical"],
+            entry_prefix=decoded[f"{prefix}entry_prefix"],
+            version=int(decoded[f"{prefix}version"]),
+            dims=int(decoded[f"{prefix}dims"]),
+            datatype=decoded[f"{prefix}datatype"],
+            model=decoded.get(f"{prefix}model", ""),
         )
-        self.check_compatible(state)
-        return state
+
+    def refresh_due(self) -> bool:
+        """True at most once per ``refresh_interval``: time to re-read the index metadata."""
+        now = time.monotonic()
+        if now - self._refreshed_at < self.refresh_interval:
+            return False
+        self._refreshed_at = now
+        return True
+
+    def adopt_meta(self, meta: Mapping[bytes, bytes]) -> None:
+        """Follow a migration's alias swap recorded in the metadata hash."""
+        if not meta:
+            return
+        try:
+            state = self.state_from_meta(meta)
+        except ConfigurationError as exc:
+            _logger.warning("keeping index %s: %s", self.search_name, exc)
+            return
+        if state != self.state:
+            _logger.info("semantic cache now uses %s (%s)", state.physical, state.entry_prefix)
+            self.state = state
 
     def initial_state(self) -> IndexState:
         return IndexState(
@@ -551,10 +615,10 @@ class SemanticCore:
                 f"AGENTCACHE_EMBEDDINGS__DIMS is {cfg.embeddings.dims}; migrate the index "
                 "(agentcache migrate plan) or use the matching embedding model"
             )
-        if state.datatype != cfg.semantic.vector_datatype:
+        if state.model and state.model != self.vector_model:
             raise ConfigurationError(
-                f"index {state.physical} stores {state.datatype} vectors but "
-                f"AGENTCACHE_SEMANTIC__VECTOR_DATATYPE is {cfg.semantic.vector_datatype}; "
-                "migrate the index first"
+                f"index {state.physical} holds vectors of model {state.model!r} but this "
+                f"cache embeds with {self.vector_model!r}; migrate the index first"
             )
+        # The datatype follows the index (a float16 migration needs no config change).
         self.dtype = np.float16 if state.datatype == "float16" else np.float32

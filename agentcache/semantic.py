@@ -91,6 +91,7 @@ class _SemanticBase:
                 f"but AGENTCACHE_EMBEDDINGS__DIMS is {self.settings.embeddings.dims}"
             )
         self.core = SemanticCore(self.settings, policy or _default_policy(self.settings))
+        self.core.vector_model = self.vectorizer.model
         self.guard = FaultGuard(self.settings.reliability, layer="semantic")
         self.embed_guard = FaultGuard(self.settings.reliability, layer="embedding")
 
@@ -201,7 +202,12 @@ class SemanticCache(_SemanticBase):
     def _ready(self) -> bool:
         if self.core.state is None:
             return self.guard.run("connect", self.ensure_index) is not None
+        if self.core.refresh_due():  # follows migrations; one HGETALL per second at most
+            self.guard.run("refresh", lambda: self.core.adopt_meta(self._meta()))
         return True
+
+    def _meta(self) -> Any:
+        return self.client.hgetall(self.core.meta_key)
 
     # -- embedding ----------------------------------------------------------
     def _embed(self, text: str) -> Vector | None:
@@ -311,6 +317,51 @@ class SemanticCache(_SemanticBase):
             core.stats.stores += 1
             core.stats.evictions += len(result[1])
         return entry_id
+
+    def store_many(
+        self,
+        items: Sequence[tuple[str, str]],
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        ttl: int | None = None,
+        vectors: Sequence[Sequence[float] | Vector] | None = None,
+    ) -> list[str]:
+        """Store many ``(prompt, response)`` pairs in pipelined batches; return their ids.
+
+        Each entry is written by the same atomic script as ``store``; prompts
+        without a vector in ``vectors`` are embedded in one ``embed_many`` call.
+        """
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
+        ttl_seconds = core.validate_ttl(ttl)
+        ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        if vectors is None:
+            texts = [prompt for prompt, _ in rows]
+            vectors = self.embed_guard.run("embed", lambda: self.vectorizer.embed_many(texts))
+        if vectors is None or not self._ready():
+            return ids
+        if len(vectors) != len(rows):
+            from agentcache.exceptions import InvalidInputError
+
+            raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
+        blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
+        for start in range(0, len(rows), _BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for (prompt, response), blob in zip(
+                rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
+            ):
+                keys, args, _ = core.store_args(
+                    scope, prompt, response, blob, "{}", [], ttl_seconds
+                )
+                self._store_script(keys=keys, args=args, client=pipe)
+            results = self.guard.run("store", pipe.execute)
+            if results is not None:
+                core.stats.stores += len(results)
+                core.stats.evictions += sum(len(r[1]) for r in results)
+        return ids
 
     def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
@@ -562,7 +613,13 @@ class AsyncSemanticCache(_SemanticBase):
     async def _ready(self) -> bool:
         if self.core.state is None:
             return await self.guard.arun("connect", self.ensure_index) is not None
+        if self.core.refresh_due():
+            meta = await self.guard.arun("refresh", self._meta)
+            self.core.adopt_meta(meta or {})
         return True
+
+    async def _meta(self) -> Any:
+        return await self.client.hgetall(self.core.meta_key)
 
     async def _embed(self, text: str) -> Vector | None:
         model = self.vectorizer.model
@@ -660,6 +717,49 @@ class AsyncSemanticCache(_SemanticBase):
             core.stats.stores += 1
             core.stats.evictions += len(result[1])
         return entry_id
+
+    async def store_many(
+        self,
+        items: Sequence[tuple[str, str]],
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        ttl: int | None = None,
+        vectors: Sequence[Sequence[float] | Vector] | None = None,
+    ) -> list[str]:
+        """See ``SemanticCache.store_many``."""
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
+        ttl_seconds = core.validate_ttl(ttl)
+        ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        if vectors is None:
+            texts = [prompt for prompt, _ in rows]
+            vectors = await self.embed_guard.arun(
+                "embed", lambda: self.vectorizer.aembed_many(texts)
+            )
+        if vectors is None or not await self._ready():
+            return ids
+        if len(vectors) != len(rows):
+            from agentcache.exceptions import InvalidInputError
+
+            raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
+        blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
+        for start in range(0, len(rows), _BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for (prompt, response), blob in zip(
+                rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
+            ):
+                keys, args, _ = core.store_args(
+                    scope, prompt, response, blob, "{}", [], ttl_seconds
+                )
+                await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            results = await self.guard.arun("store", pipe.execute)
+            if results is not None:
+                core.stats.stores += len(results)
+                core.stats.evictions += sum(len(r[1]) for r in results)
+        return ids
 
     async def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
