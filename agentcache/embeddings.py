@@ -1,0 +1,470 @@
+"""Embedding cache: ``EmbeddingCache`` / ``AsyncEmbeddingCache`` and ``CachedVectorizer``.
+
+A text is embedded once per model: the vector is stored under
+``{prefix}:emb:{model}:{dims}:{digest(text)}`` as packed little-endian float32
+bytes (``4 * dims`` bytes of payload). The model and the dimension count are
+both in the key, so two models never read each other's vectors, and a stored
+value of the wrong length is treated as a miss. The keys carry no hash tag,
+so on a cluster they spread over all slots; batch reads group them by slot.
+
+``get_or_compute_many`` is the hot path: one read round trip (MGET), one
+provider call for the unique misses, one pipelined write, vectors returned in
+input order.
+
+Memory: vectors never expire by default (``embeddings.ttl_seconds``), since
+an embedding never goes stale. Bound memory with Redis eviction instead: in
+a Redis that holds only embeddings, ``maxmemory <size>`` with
+``maxmemory-policy allkeys-lru`` keeps the most used vectors. If the same
+Redis holds the semantic index or tool results, do not use ``allkeys-*``
+(it would evict those too): set ``AGENTCACHE_EMBEDDINGS__TTL_SECONDS`` and
+``volatile-lru``, or give embeddings their own Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from agentcache import _keys
+from agentcache._faults import FaultGuard
+from agentcache._hashing import slot_groups
+from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
+from agentcache.exceptions import ConfigurationError, InvalidInputError
+from agentcache.settings import AgentCacheSettings
+from agentcache.vectorizers import Vector, Vectorizer, as_vector
+
+_DTYPE = np.dtype("<f4")
+
+Compute = Callable[[str], Any]
+ComputeMany = Callable[[Sequence[str]], Sequence[Any]]
+AsyncCompute = Callable[[str], Awaitable[Any] | Any]
+AsyncComputeMany = Callable[[Sequence[str]], Awaitable[Sequence[Any]] | Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class EmbeddingCacheInfo:
+    """Texts served from the cache (hits) and computed (misses) in this process."""
+
+    hits: int = 0
+    misses: int = 0
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A batch of texts reduced to its unique members."""
+
+    unique: list[str]
+    keys: list[str]
+    positions: list[int]  # input index -> index into unique
+
+
+class _EmbeddingCore:
+    """Keys, packing, batching and counters: everything but I/O."""
+
+    def __init__(self, settings: AgentCacheSettings, model: str | None, dims: int | None) -> None:
+        cfg = settings.embeddings
+        self.settings = settings
+        self.model = model if model is not None else cfg.model
+        self.dims = dims if dims is not None else cfg.dims
+        if not self.model or self.dims < 1:
+            raise ConfigurationError(f"embedding cache needs a model and dims >= 1: {self.dims}")
+        self.enabled = cfg.cache_enabled
+        self.ttl_seconds = cfg.ttl_seconds
+        self.guard = FaultGuard(settings.reliability, layer="embeddings")
+        self._base = ":".join(
+            (
+                settings.redis.key_prefix,
+                _keys.EMBEDDINGS,
+                _keys.encode_id(self.model),
+                str(self.dims),
+            )
+        )
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    def key(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text to embed must be a str, got {type(text).__name__}")
+        return f"{self._base}:{_keys.digest(text)}"
+
+    def pack(self, vector: Any) -> bytes:
+        return as_vector(vector, self.dims, what=f"{self.model} embedding").astype(_DTYPE).tobytes()
+
+    def unpack(self, raw: object) -> Vector | None:
+        if not isinstance(raw, bytes) or len(raw) != self.dims * _DTYPE.itemsize:
+            return None  # absent, or written for other dims: a miss
+        return np.frombuffer(raw, dtype=_DTYPE).astype(np.float32)
+
+    def valid(self, vector: Any) -> Vector:
+        return as_vector(vector, self.dims, what=f"{self.model} embedding")
+
+    def batch(self, texts: Sequence[str]) -> _Batch:
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a sequence of strings, not one string")
+        index: dict[str, int] = {}
+        positions = [index.setdefault(text, len(index)) for text in texts]
+        unique = list(index)
+        return _Batch(unique, [self.key(text) for text in unique], positions)
+
+    def fill(
+        self, batch: _Batch, found: list[Vector | None], missing: list[int], vectors: Sequence[Any]
+    ) -> list[bytes]:
+        """Put computed ``vectors`` into ``found``; return their packed bytes, to store."""
+        if len(vectors) != len(missing):
+            raise InvalidInputError(
+                f"compute_many returned {len(vectors)} vectors for {len(missing)} texts"
+            )
+        packed = []
+        for i, raw in zip(missing, vectors, strict=True):
+            vector = self.valid(raw)
+            found[i] = vector
+            packed.append(vector.astype(_DTYPE).tobytes())
+        return packed
+
+    def in_order(self, batch: _Batch, found: list[Vector | None]) -> list[Vector]:
+        out: list[Vector] = []
+        for i in batch.positions:
+            vector = found[i]
+            if vector is None:  # fill() left a gap: a bug, never a silent shift
+                raise RuntimeError(f"embedding for text #{i} is missing")
+            out.append(vector)
+        return out
+
+    def count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
+
+    def info(self) -> EmbeddingCacheInfo:
+        with self._lock:
+            return EmbeddingCacheInfo(self._hits, self._misses)
+
+
+def _grouped(keys: Sequence[str]) -> list[list[int]]:
+    return list(slot_groups(keys).values())
+
+
+class EmbeddingCache:
+    """Vectors of one model (default: ``settings.embeddings``), cached in Redis."""
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        client: SyncClient | None = None,
+        *,
+        model: str | None = None,
+        dims: int | None = None,
+    ) -> None:
+        self._core = _EmbeddingCore(settings, model, dims)
+        self._owns_client = client is None
+        self.client: SyncClient = client if client is not None else sync_client(settings)
+
+    @property
+    def model(self) -> str:
+        return self._core.model
+
+    @property
+    def dims(self) -> int:
+        return self._core.dims
+
+    @property
+    def guard(self) -> FaultGuard:
+        return self._core.guard
+
+    def info(self) -> EmbeddingCacheInfo:
+        return self._core.info()
+
+    def key(self, text: str) -> str:
+        """The Redis key of ``text``'s vector."""
+        return self._core.key(text)
+
+    def get(self, text: str) -> Vector | None:
+        """The cached vector of ``text``, or None."""
+        key = self._core.key(text)
+        if not self._core.enabled:
+            return None
+        return self._core.unpack(self._core.guard.run("get", lambda: self.client.get(key)))
+
+    def set(self, text: str, vector: Any) -> None:
+        """Store ``vector`` for ``text`` (checked: dims, finite, not all zeros)."""
+        key, raw = self._core.key(text), self._core.pack(vector)
+        if self._core.enabled:
+            self._core.guard.run(
+                "set", lambda: self.client.set(key, raw, ex=self._core.ttl_seconds)
+            )
+
+    def get_many(self, texts: Sequence[str]) -> list[Vector | None]:
+        """Cached vectors of ``texts`` in order (None where absent), in one round trip."""
+        batch = self._core.batch(texts)
+        found = self._read(batch.keys)
+        return [found[i] for i in batch.positions]
+
+    def set_many(self, texts: Sequence[str], vectors: Sequence[Any]) -> None:
+        """Store many vectors in one pipelined round trip."""
+        if len(texts) != len(vectors):
+            raise InvalidInputError(f"{len(texts)} texts but {len(vectors)} vectors")
+        keys = [self._core.key(t) for t in texts]
+        self._write(keys, [self._core.pack(v) for v in vectors])
+
+    def get_or_compute(self, text: str, compute: Compute) -> Vector:
+        """The cached vector of ``text``, else ``compute(text)``, stored."""
+        return self.get_or_compute_many([text], lambda texts: [compute(texts[0])])[0]
+
+    def get_or_compute_many(self, texts: Sequence[str], compute_many: ComputeMany) -> list[Vector]:
+        """Vectors of ``texts`` in input order: one MGET, one ``compute_many`` call for the
+        unique misses, one pipelined write."""
+        core = self._core
+        batch = core.batch(texts)
+        if not batch.unique:
+            return []
+        found = self._read(batch.keys)
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        core.count(len(batch.unique) - len(missing), len(missing))
+        if missing:
+            computed = compute_many([batch.unique[i] for i in missing])
+            packed = core.fill(batch, found, missing, computed)
+            self._write([batch.keys[i] for i in missing], packed)
+        return core.in_order(batch, found)
+
+    def _read(self, keys: list[str]) -> list[Vector | None]:
+        if not self._core.enabled or not keys:
+            return [None] * len(keys)
+        raw = self._core.guard.run("mget", lambda: self._mget(keys))
+        if raw is None:
+            return [None] * len(keys)
+        return [self._core.unpack(r) for r in raw]
+
+    def _mget(self, keys: list[str]) -> list[Any]:
+        if not isinstance(self.client, RedisCluster):
+            return list(self.client.mget(keys))
+        groups = _grouped(keys)
+        pipe = self.client.pipeline()
+        for group in groups:
+            pipe.mget([keys[i] for i in group])
+        out: list[Any] = [None] * len(keys)
+        for group, reply in zip(groups, pipe.execute(), strict=True):
+            for i, raw in zip(group, reply, strict=True):
+                out[i] = raw
+        return out
+
+    def _write(self, keys: list[str], values: list[bytes]) -> None:
+        if not self._core.enabled or not keys:
+            return
+
+        def write() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for key, raw in zip(keys, values, strict=True):
+                pipe.set(key, raw, ex=self._core.ttl_seconds)
+            pipe.execute()
+
+        self._core.guard.run("store", write)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _resolve(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class AsyncEmbeddingCache:
+    """The asyncio twin of ``EmbeddingCache``; compute functions may be sync or async."""
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        client: AsyncClient | None = None,
+        *,
+        model: str | None = None,
+        dims: int | None = None,
+    ) -> None:
+        self._core = _EmbeddingCore(settings, model, dims)
+        self._owns_client = client is None
+        self.client: AsyncClient = client if client is not None else async_client(settings)
+
+    @property
+    def model(self) -> str:
+        return self._core.model
+
+    @property
+    def dims(self) -> int:
+        return self._core.dims
+
+    @property
+    def guard(self) -> FaultGuard:
+        return self._core.guard
+
+    def info(self) -> EmbeddingCacheInfo:
+        return self._core.info()
+
+    def key(self, text: str) -> str:
+        return self._core.key(text)
+
+    async def get(self, text: str) -> Vector | None:
+        key = self._core.key(text)
+        if not self._core.enabled:
+            return None
+        raw = await self._core.guard.arun("get", lambda: self.client.get(key))
+        return self._core.unpack(raw)
+
+    async def set(self, text: str, vector: Any) -> None:
+        key, raw = self._core.key(text), self._core.pack(vector)
+        if self._core.enabled:
+            await self._core.guard.arun(
+                "set", lambda: self.client.set(key, raw, ex=self._core.ttl_seconds)
+            )
+
+    async def get_many(self, texts: Sequence[str]) -> list[Vector | None]:
+        batch = self._core.batch(texts)
+        found = await self._read(batch.keys)
+        return [found[i] for i in batch.positions]
+
+    async def set_many(self, texts: Sequence[str], vectors: Sequence[Any]) -> None:
+        if len(texts) != len(vectors):
+            raise InvalidInputError(f"{len(texts)} texts but {len(vectors)} vectors")
+        keys = [self._core.key(t) for t in texts]
+        await self._write(keys, [self._core.pack(v) for v in vectors])
+
+    async def get_or_compute(self, text: str, compute: AsyncCompute) -> Vector:
+        async def one(texts: Sequence[str]) -> list[Any]:
+            return [await _resolve(compute(texts[0]))]
+
+        return (await self.get_or_compute_many([text], one))[0]
+
+    async def get_or_compute_many(
+        self, texts: Sequence[str], compute_many: AsyncComputeMany
+    ) -> list[Vector]:
+        core = self._core
+        batch = core.batch(texts)
+        if not batch.unique:
+            return []
+        found = await self._read(batch.keys)
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        core.count(len(batch.unique) - len(missing), len(missing))
+        if missing:
+            computed = await _resolve(compute_many([batch.unique[i] for i in missing]))
+            packed = core.fill(batch, found, missing, computed)
+            await self._write([batch.keys[i] for i in missing], packed)
+        return core.in_order(batch, found)
+
+    async def _read(self, keys: list[str]) -> list[Vector | None]:
+        if not self._core.enabled or not keys:
+            return [None] * len(keys)
+        raw = await self._core.guard.arun("mget", lambda: self._mget(keys))
+        if raw is None:
+            return [None] * len(keys)
+        return [self._core.unpack(r) for r in raw]
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        if not isinstance(self.client, AsyncRedisCluster):
+            return list(await self.client.mget(keys))
+        groups = _grouped(keys)
+        pipe = self.client.pipeline()
+        for group in groups:
+            pipe.mget([keys[i] for i in group])
+        out: list[Any] = [None] * len(keys)
+        for group, reply in zip(groups, await pipe.execute(), strict=True):
+            for i, raw in zip(group, reply, strict=True):
+                out[i] = raw
+        return out
+
+    async def _write(self, keys: list[str], values: list[bytes]) -> None:
+        if not self._core.enabled or not keys:
+            return
+
+        async def write() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for key, raw in zip(keys, values, strict=True):
+                pipe.set(key, raw, ex=self._core.ttl_seconds)
+            await pipe.execute()
+
+        await self._core.guard.arun("store", write)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> AsyncEmbeddingCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class CachedVectorizer:
+    """A ``Vectorizer`` that asks the embedding cache first, so no text is embedded twice.
+
+    Hand it to the semantic cache as its vectorizer::
+
+        vectorizer = CachedVectorizer(LocalVectorizer(), EmbeddingCache(settings))
+
+    Async calls use ``async_cache`` when given, else the sync cache in a worker thread.
+    """
+
+    def __init__(
+        self,
+        vectorizer: Vectorizer,
+        cache: EmbeddingCache,
+        async_cache: AsyncEmbeddingCache | None = None,
+    ) -> None:
+        for which in (cache, async_cache):
+            if which is not None and (which.model, which.dims) != (
+                vectorizer.model,
+                vectorizer.dims,
+            ):
+                raise ConfigurationError(
+                    f"embedding cache is for {which.model!r} ({which.dims} dims) but the "
+                    f"vectorizer is {vectorizer.model!r} ({vectorizer.dims} dims); pass "
+                    "model= and dims= to the cache"
+                )
+        self.vectorizer = vectorizer
+        self.cache = cache
+        self.async_cache = async_cache
+
+    @property
+    def model(self) -> str:
+        return self.vectorizer.model
+
+    @property
+    def dims(self) -> int:
+        return self.vectorizer.dims
+
+    def embed(self, text: str) -> Vector:
+        return self.cache.get_or_compute(text, self.vectorizer.embed)
+
+    def embed_many(self, texts: Sequence[str]) -> list[Vector]:
+        return self.cache.get_or_compute_many(texts, self.vectorizer.embed_many)
+
+    async def aembed(self, text: str) -> Vector:
+        if self.async_cache is None:
+            return await asyncio.to_thread(self.embed, text)
+        return await self.async_cache.get_or_compute(text, self.vectorizer.aembed)
+
+    async def aembed_many(self, texts: Sequence[str]) -> list[Vector]:
+        if self.async_cache is None:
+            return await asyncio.to_thread(self.embed_many, texts)
+        return await self.async_cache.get_or_compute_many(texts, self.vectorizer.aembed_many)
+
+
+__all__ = [
+    "AsyncEmbeddingCache",
+    "CachedVectorizer",
+    "EmbeddingCache",
+    "EmbeddingCacheInfo",
+]
