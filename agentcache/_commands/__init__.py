@@ -1,0 +1,1 @@
+"""Subcommands of the ``agentcache`` CLI, one module each (see agentcache.cli)."""
