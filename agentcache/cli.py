@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 # In the order they are listed by --help.
 COMMANDS = (
-    "demo", "info", "stats", "eval", "tune", "migrate", "warm", "bench", "cluster",
+    "demo", "info", "server", "stats", "eval", "tune", "migrate", "warm", "bench", "cluster",
 )  # fmt: skip
 
 

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"stored {len(pairs)} answers for tenant {tenant!r}")
     print()
 
-    header = f"{'tenant':<13} {'kind':<24} {'result':<9} {'sim':>5} {'total ms':>8} {'lookup ms':>9}  question"
+    header = (
+        f"{'tenant':<13} {'kind':<24} {'result':<9} {'sim':>5} {'total ms':>8} "
+        f"{'lookup ms':>9}  question"
+    )
     print(header)
     print("-" * len(header))
     lookups: list[float] = []

@@ -25,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
     info = client.info("server")
     print(f"server      {url}  (Redis {info.get('redis_version')}, mode {info.get('redis_mode')})")
     for module in client.execute_command("MODULE", "LIST"):
-        fields = module if isinstance(module, dict) else dict(zip(module[::2], module[1::2]))
+        fields = (
+            module
+            if isinstance(module, dict)
+            else dict(zip(module[::2], module[1::2], strict=False))
+        )
         name = _text(fields.get(b"name", fields.get("name")))
         print(f"module      {name} {_text(fields.get(b'ver', fields.get('ver')))}")
     check_modules(client, url)
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # no index yet is a normal state
         print(f"index       {alias}: not created yet ({exc})")
         return 0
-    pairs = dict(zip(raw[::2], raw[1::2])) if isinstance(raw, list) else raw
+    pairs = dict(zip(raw[::2], raw[1::2], strict=False)) if isinstance(raw, list) else raw
     fields = {_text(k): v for k, v in pairs.items()}
     print(f"index       {alias} -> {_text(fields.get('index_name'))}")
     for name in ("num_docs", "percent_indexed", "vector_index_sz_mb", "total_index_memory_sz_mb"):
