@@ -64,6 +64,8 @@ def _canon(value: object, path: str, depth: int, seen: set[int]) -> Canonical:
     # Enums first (IntEnum/StrEnum are also int/str), then bool before int.
     if isinstance(value, enum.Enum):
         return ["enum", _type_name(value), _canon(value.value, path, depth + 1, seen)]
+    if isinstance(value, np.generic):  # before float: np.float64 subclasses it
+        return _canon(value.item(), path, depth, seen)
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -89,8 +91,6 @@ def _canon(value: object, path: str, depth: int, seen: set[int]) -> Canonical:
         return ["uuid", str(value)]
     if isinstance(value, PurePath):
         return ["path", type(value).__name__, str(value)]
-    if isinstance(value, np.generic):
-        return _canon(value.item(), path, depth, seen)
     return _canon_container(value, path, depth, seen)
 
 

@@ -82,7 +82,7 @@ def dumps(value: object, result_type: Any = None) -> bytes:
         return _JSON_HEADER + payload.encode("utf-8")
     try:
         adapter = _adapter(result_type)
-        data = adapter.dump_json(value)
+        data = adapter.dump_json(value, warnings="error")
         # Serialising is lenient about types; make sure the value reads back.
         adapter.validate_json(data)
     except (pydantic.ValidationError, pydantic.PydanticSchemaGenerationError) as exc:
