@@ -1,0 +1,663 @@
+"""Counters and latency histograms per layer, tenant and agent.
+
+Every cache layer reports to a ``Metrics`` object: ``count`` (hits, misses,
+errors, stores, evictions, shadow hits), ``observe`` (Redis round-trip
+latency) and ``saved`` (tokens and dollars a hit saved). Each report lands in
+three places, none of which adds a round trip to the call that made it:
+
+* in-process totals (``snapshot()``), which the Prometheus collector reads;
+* Redis-side counters: deltas are merged in memory and a background thread
+  flushes them every ``settings.metrics.flush_interval_seconds`` with one
+  pipelined ``HINCRBY``/``HINCRBYFLOAT`` batch into hashes keyed
+  ``{prefix}:stats:{{tenant}}:{layer}:{agent}``. They outlive the process and
+  add up across processes; ``agentcache stats`` reads them. While Redis is
+  down the deltas wait in memory and are written once it is back;
+* optional sinks, e.g. ``OpenTelemetrySink`` (only if opentelemetry is installed).
+
+Faults are attributed to the tenant and agent of the call that hit them via
+``bind_scope`` (a context variable, so threads and asyncio tasks stay apart).
+
+Example::
+
+    metrics = Metrics.from_settings(settings)
+    cache = SemanticCache(settings, metrics=metrics)
+    serve_prometheus(9464)      # /metrics for every live Metrics object
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+from urllib.parse import unquote
+
+import redis
+import redis.asyncio as aredis
+
+from agentcache import _keys
+from agentcache._faults import FaultGuard
+from agentcache._redis import SyncClient, sync_client
+from agentcache.exceptions import ConfigurationError
+from agentcache.settings import AgentCacheSettings, ReliabilitySettings
+
+logger = logging.getLogger("agentcache.metrics")
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "Histogram",
+    "Metrics",
+    "MetricsSink",
+    "MetricsSnapshot",
+    "OpenTelemetrySink",
+    "PrometheusCollector",
+    "RedisCounters",
+    "Series",
+    "bind_scope",
+    "read_counters",
+    "serve_prometheus",
+]
+
+# Event names (hash fields and metric names).
+HITS, EXACT_HITS, SHADOW_HITS, MISSES = "hits", "exact_hits", "shadow_hits", "misses"
+ERRORS, STORES, EVICTIONS = "errors", "stores", "evictions"
+TOKENS_SAVED, USD_SAVED = "tokens_saved", "usd_saved"
+SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED = "shadow_tokens_saved", "shadow_usd_saved"
+EVENTS = (HITS, EXACT_HITS, SHADOW_HITS, MISSES, ERRORS, STORES, EVICTIONS)
+SAVINGS = (TOKENS_SAVED, USD_SAVED, SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED)
+
+# Upper bounds (seconds) of the latency buckets; the last one is +Inf.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"),
+)  # fmt: skip
+
+# Faults outside any tenant's call (start-up, clear()). No real tenant id is
+# empty, so this scope cannot collide with one.
+NO_TENANT = ""
+
+_scope: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "agentcache_metrics_scope", default=None
+)
+
+
+def bind_scope(tenant: str | None, agent: str | None = None) -> None:
+    """Attribute faults and latencies in this thread/task to ``tenant``/``agent``."""
+    _scope.set(None if tenant is None else (tenant, agent or ""))
+
+
+def current_scope() -> tuple[str, str]:
+    return _scope.get() or (NO_TENANT, "")
+
+
+class Series(NamedTuple):
+    """One counted stream: a layer of one agent of one tenant."""
+
+    layer: str
+    tenant: str
+    agent: str
+
+
+@dataclass
+class Histogram:
+    """Latency counts per bucket of ``LATENCY_BUCKETS`` (not cumulative)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    total: int = 0
+    sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.counts[i] += 1
+                break
+        self.total += 1
+        self.sum += seconds
+
+    def quantile(self, q: float) -> float:
+        """Upper bound of the bucket holding quantile ``q`` (0 when empty)."""
+        if self.total == 0:
+            return 0.0
+        rank, seen = q * self.total, 0
+        for bound, n in zip(LATENCY_BUCKETS, self.counts, strict=True):
+            seen += n
+            if seen >= rank and n:
+                return bound
+        return LATENCY_BUCKETS[-1]
+
+
+@dataclass
+class MetricsSnapshot:
+    """A copy of the in-process counters and histograms."""
+
+    counters: dict[Series, dict[str, float]]
+    latency: dict[tuple[Series, str], Histogram]
+
+    def total(self, name: str, *, layer: str | None = None, tenant: str | None = None) -> float:
+        """Sum of counter ``name`` over every series matching ``layer``/``tenant``."""
+        return sum(
+            fields.get(name, 0)
+            for series, fields in self.counters.items()
+            if (layer is None or series.layer == layer)
+            and (tenant is None or series.tenant == tenant)
+        )
+
+
+class MetricsSink(Protocol):
+    """Somewhere else to send every report (OpenTelemetry, a test double...)."""
+
+    def add(self, series: Series, name: str, value: float) -> None: ...
+
+    def observe(self, series: Series, operation: str, seconds: float) -> None: ...
+
+
+# -- Redis-side counters ------------------------------------------------------
+
+
+def counter_key(prefix: str, series: Series) -> str:
+    """``{prefix}:stats:{{tenant}}:{layer}:{agent}``: one hash per series."""
+    return _keys.tenant_key(
+        prefix, _keys.METRICS, series.tenant, series.layer, _keys.encode_id(series.agent)
+    )
+
+
+def parse_counter_key(prefix: str, key: str) -> Series | None:
+    """The series of a counter key, or None if ``key`` is not one."""
+    parts = key.split(":")
+    if len(parts) != 5 or parts[0] != prefix or parts[1] != _keys.METRICS:
+        return None
+    tag = parts[2]
+    if not (tag.startswith("{") and tag.endswith("}")):
+        return None
+    # encode_id only leaves [A-Za-z0-9_.-] raw, so unquote is its exact inverse.
+    return Series(parts[3], unquote(tag[1:-1], errors="strict"), unquote(parts[4]))
+
+
+def _latency_fields(operation: str, seconds: float) -> dict[str, float]:
+    bucket = next(i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound)
+    return {
+        f"lat:{operation}:n": 1,
+        f"lat:{operation}:sum": seconds,
+        f"lat:{operation}:b{bucket}": 1,
+    }
+
+
+def histograms_from_fields(fields: Mapping[str, float]) -> dict[str, Histogram]:
+    """Rebuild the per-operation histograms stored by ``RedisCounters``."""
+    out: dict[str, Histogram] = {}
+    for name, value in fields.items():
+        if not name.startswith("lat:"):
+            continue
+        _, operation, part = name.split(":", 2)
+        hist = out.setdefault(operation, Histogram())
+        if part == "n":
+            hist.total = int(value)
+        elif part == "sum":
+            hist.sum = float(value)
+        elif part.startswith("b") and part[1:].isdigit() and int(part[1:]) < len(hist.counts):
+            hist.counts[int(part[1:])] = int(value)
+    return out
+
+
+_LIVE_COUNTERS: weakref.WeakSet[RedisCounters] = weakref.WeakSet()
+_MAX_PENDING_SERIES = 100_000
+
+
+class RedisCounters:
+    """Batches counter deltas in memory and flushes them to Redis in the background."""
+
+    def __init__(
+        self,
+        client: Callable[[], SyncClient],
+        prefix: str,
+        *,
+        interval: float = 1.0,
+        owns_client: bool = True,
+        reliability: ReliabilitySettings | None = None,
+    ) -> None:
+        self._client_factory = client
+        self._client: SyncClient | None = None
+        self._owns_client = owns_client
+        self.prefix = prefix
+        self.interval = interval
+        # Metrics never raise, even in strict mode: nobody is there to catch it.
+        rel = (reliability or ReliabilitySettings()).model_copy(update={"strict": False})
+        self.guard = FaultGuard(rel, layer="metrics")
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._pending: dict[Series, dict[str, float]] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.flushed = 0
+        self.dropped = 0
+        _LIVE_COUNTERS.add(self)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def add(self, series: Series, fields: Mapping[str, float]) -> None:
+        with self._lock:
+            row = self._pending.get(series)
+            if row is None:
+                if len(self._pending) >= _MAX_PENDING_SERIES:
+                    self.dropped += 1  # Redis gone for long and unbounded ids: shed
+                    return
+                row = self._pending[series] = {}
+            for name, value in fields.items():
+                row[name] = row.get(name, 0) + value
+            start = self._thread is None and not self._closed
+            if start:
+                self._thread = threading.Thread(
+                    target=_flush_loop,
+                    args=(weakref.ref(self), self._wake, self.interval),
+                    name="agentcache-metrics-flush",
+                    daemon=True,
+                )
+        if start and self._thread is not None:
+            self._thread.start()
+
+    def _get_client(self) -> SyncClient:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def flush(self) -> bool:
+        """Write pending deltas now; False (deltas kept for later) if Redis faulted."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, {}
+            if not batch:
+                return True
+            if self.guard.run("flush", lambda: self._write(batch)) is None:
+                self._merge_back(batch)
+                return False
+            self.flushed += sum(1 for _ in batch)
+            return True
+
+    def _write(self, batch: Mapping[Series, Mapping[str, float]]) -> bool:
+        client = self._get_client()
+        # MULTI/EXEC on one server: a batch lands whole or not at all. A cluster
+        # pipeline cannot span slots in a transaction, so it goes unwrapped there.
+        pipe = client.pipeline(transaction=isinstance(client, redis.Redis))
+        for series, fields in batch.items():
+            key = counter_key(self.prefix, series)
+            for name, value in fields.items():
+                if isinstance(value, int):
+                    pipe.hincrby(key, name, value)
+                else:
+                    pipe.hincrbyfloat(key, name, value)
+        pipe.execute()
+        return True
+
+    def _merge_back(self, batch: dict[Series, dict[str, float]]) -> None:
+        with self._lock:
+            for series, fields in batch.items():
+                row = self._pending.setdefault(series, {})
+                for name, value in fields.items():
+                    row[name] = row.get(name, 0) + value
+
+    def close(self) -> None:
+        """Flush what is pending, stop the flusher, close an owned client."""
+        self._closed = True
+        self._wake.set()
+        self.flush()
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _flush_loop(ref: weakref.ref[RedisCounters], wake: threading.Event, interval: float) -> None:
+    # Holds only a weak reference, so a dropped cache's counters can be collected.
+    while True:
+        woke = wake.wait(interval)
+        counters = ref()
+        if counters is None or counters._closed:
+            return
+        if woke:
+            wake.clear()
+        try:
+            counters.flush()
+        except Exception:  # never let the flusher die on something unexpected
+            logger.exception("agentcache metrics flush failed")
+        del counters
+
+
+@atexit.register
+def _flush_all_at_exit() -> None:
+    for counters in list(_LIVE_COUNTERS):
+        if not counters._closed:
+            counters.flush()
+
+
+def read_counters(
+    client: SyncClient, prefix: str, tenant: str | None = None
+) -> dict[Series, dict[str, float]]:
+    """Every Redis-side counter hash under ``prefix`` (one tenant's when given)."""
+    pattern = (
+        f"{prefix}:{_keys.METRICS}:*"
+        if tenant is None
+        else _keys.tenant_pattern(prefix, _keys.METRICS, tenant)
+    )
+    keys = sorted({_text(key) for key in client.scan_iter(match=pattern, count=1000)})
+    rows = [(key, series) for key in keys if (series := parse_counter_key(prefix, key))]
+    if not rows:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for key, _ in rows:
+        pipe.hgetall(key)
+    return {
+        series: {_text(name): float(value) for name, value in raw.items()}
+        for (_, series), raw in zip(rows, pipe.execute(), strict=True)
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# -- the interface the layers use ---------------------------------------------
+
+
+class Metrics:
+    """What the cache layers report to; see the module docstring.
+
+    Args:
+        counters: Redis-side counters to keep (None: in-process only).
+        sinks: extra receivers of every report.
+        enabled: False makes every report a no-op.
+    """
+
+    def __init__(
+        self,
+        *,
+        counters: RedisCounters | None = None,
+        sinks: Sequence[MetricsSink] = (),
+        enabled: bool = True,
+    ) -> None:
+        self.redis = counters
+        self.sinks = tuple(sinks)
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._counters: dict[Series, dict[str, float]] = {}
+        self._latency: dict[tuple[Series, str], Histogram] = {}
+        _LIVE_METRICS.add(self)
+
+    @classmethod
+    def from_settings(cls, settings: AgentCacheSettings, *, client: Any = None) -> Metrics:
+        """Metrics as configured in ``settings.metrics``, counting into the cache's Redis.
+
+        ``client`` is the layer's own client, used when the settings name no URL.
+        """
+        cfg = settings.metrics
+        if not cfg.enabled:
+            return cls(enabled=False)
+        factory, owns = _counter_client(settings, client)
+        counters = RedisCounters(
+            factory,
+            settings.redis.key_prefix,
+            interval=cfg.flush_interval_seconds,
+            owns_client=owns,
+            reliability=settings.reliability,
+        )
+        sinks: list[MetricsSink] = []
+        otel = OpenTelemetrySink.if_installed()
+        if otel is not None:
+            sinks.append(otel)
+        metrics = cls(counters=counters, sinks=sinks)
+        if cfg.prometheus_port is not None:
+            serve_prometheus(cfg.prometheus_port)
+        return metrics
+
+    # -- reports --------------------------------------------------------------
+    def count(self, layer: str, event: str, tenant: str, agent: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``event`` of ``layer`` for ``tenant``/``agent``."""
+        self._add(Series(layer, tenant, agent), {event: n})
+
+    def saved(
+        self, layer: str, tenant: str, agent: str, *, tokens: int, usd: float, shadow: bool = False
+    ) -> None:
+        """Record the tokens and dollars a hit saved (or would have, in shadow mode)."""
+        names = (SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED) if shadow else (TOKENS_SAVED, USD_SAVED)
+        self._add(Series(layer, tenant, agent), {names[0]: int(tokens), names[1]: float(usd)})
+
+    def observe(
+        self,
+        layer: str,
+        operation: str,
+        seconds: float,
+        tenant: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        """Record the latency of one ``operation`` (defaults to the bound scope)."""
+        if not self.enabled:
+            return
+        if tenant is None:
+            tenant, agent = current_scope()
+        series = Series(layer, tenant, agent or "")
+        with self._lock:
+            hist = self._latency.get((series, operation))
+            if hist is None:
+                hist = self._latency[(series, operation)] = Histogram()
+            hist.observe(seconds)
+        if self.redis is not None:
+            self.redis.add(series, _latency_fields(operation, seconds))
+        for sink in self.sinks:
+            sink.observe(series, operation, seconds)
+
+    def _add(self, series: Series, fields: Mapping[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            row = self._counters.get(series)
+            if row is None:
+                row = self._counters[series] = {}
+            for name, value in fields.items():
+                row[name] = row.get(name, 0) + value
+        if self.redis is not None:
+            self.redis.add(series, fields)
+        for sink in self.sinks:
+            for name, value in fields.items():
+                sink.add(series, name, value)
+
+    # -- hooks for FaultGuard -------------------------------------------------
+    def fault_hook(self, layer: str) -> Callable[[str, BaseException], None]:
+        """A ``FaultGuard(on_fault=...)`` callback counting errors in the bound scope."""
+
+        def on_fault(operation: str, exc: BaseException) -> None:
+            tenant, agent = current_scope()
+            self.count(layer, ERRORS, tenant, agent)
+
+        return on_fault
+
+    def latency_hook(self, layer: str) -> Callable[[str, float], None]:
+        """A ``FaultGuard(on_latency=...)`` callback feeding the latency histograms."""
+
+        def on_latency(operation: str, seconds: float) -> None:
+            self.observe(layer, operation, seconds)
+
+        return on_latency
+
+    # -- reading and lifecycle ------------------------------------------------
+    def snapshot(self) -> MetricsSnapshot:
+        with self._lock:
+            counters = {series: dict(row) for series, row in self._counters.items()}
+            latency = {
+                key: Histogram(list(h.counts), h.total, h.sum) for key, h in self._latency.items()
+            }
+        return MetricsSnapshot(counters, latency)
+
+    def flush(self) -> bool:
+        """Write pending Redis-side counters now (True if nothing is left pending)."""
+        return self.redis.flush() if self.redis is not None else True
+
+    def close(self) -> None:
+        if self.redis is not None:
+            self.redis.close()
+
+
+_LIVE_METRICS: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+def _counter_client(
+    settings: AgentCacheSettings, client: Any
+) -> tuple[Callable[[], SyncClient], bool]:
+    """Where counters go: the configured Redis, else the layer's own server."""
+    if settings.redis.url or settings.redis.cluster_nodes or client is None:
+        return (lambda: sync_client(settings)), True
+    if isinstance(client, redis.Redis | redis.RedisCluster):
+        return (lambda: client), False
+    if isinstance(client, aredis.Redis):
+        # The flusher is a thread and cannot share an event loop's client:
+        # open a sync twin on the same server.
+        kw = client.connection_pool.connection_kwargs
+        keep: tuple[str, ...] = ("host", "port", "db", "username", "password", "path")
+        keep += ("socket_timeout", "socket_connect_timeout")
+        twin = {k: kw[k] for k in keep if k in kw}
+        if "path" in twin:
+            twin["unix_socket_path"] = twin.pop("path")
+        return (lambda: redis.Redis(**twin)), True
+    raise ConfigurationError(
+        f"cannot derive a metrics client from {type(client).__name__}; set "
+        "AGENTCACHE_REDIS__URL or pass metrics=Metrics(...) explicitly"
+    )
+
+
+# -- exporters ------------------------------------------------------------------
+
+
+class PrometheusCollector:
+    """A ``prometheus_client`` collector over the in-process counters of ``metrics``.
+
+    ``tenant_label``/``agent_label`` False fold those labels away, for
+    deployments with too many tenants or agents for one time series each.
+    """
+
+    def __init__(
+        self,
+        metrics: Iterable[Metrics] | Metrics,
+        *,
+        tenant_label: bool = True,
+        agent_label: bool = True,
+    ) -> None:
+        self._metrics = metrics
+        self.tenant_label = tenant_label
+        self.agent_label = agent_label
+
+    def _sources(self) -> list[Metrics]:
+        return [self._metrics] if isinstance(self._metrics, Metrics) else list(self._metrics)
+
+    def _labels(self, series: Series) -> tuple[str, ...]:
+        return (
+            series.layer,
+            series.tenant if self.tenant_label else "",
+            series.agent if self.agent_label else "",
+        )
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        counters: dict[tuple[str, tuple[str, ...]], float] = {}
+        hists: dict[tuple[str, ...], Histogram] = {}
+        for source in self._sources():
+            snap = source.snapshot()
+            for series, row in snap.counters.items():
+                labels = self._labels(series)
+                for name, value in row.items():
+                    counters[(name, labels)] = counters.get((name, labels), 0) + value
+            for (series, operation), hist in snap.latency.items():
+                key = (*self._labels(series), operation)
+                merged = hists.setdefault(key, Histogram())
+                merged.counts = [a + b for a, b in zip(merged.counts, hist.counts, strict=True)]
+                merged.total += hist.total
+                merged.sum += hist.sum
+        label_names = ["layer", "tenant", "agent"]
+        for name in (*EVENTS, *SAVINGS):
+            family = CounterMetricFamily(
+                f"agentcache_{name}", f"agentcache {name.replace('_', ' ')}", labels=label_names
+            )
+            for (metric, labels), value in sorted(counters.items()):
+                if metric == name:
+                    family.add_metric(list(labels), value)
+            yield family
+        latency = HistogramMetricFamily(
+            "agentcache_redis_latency_seconds",
+            "Redis round-trip latency of cache operations",
+            labels=[*label_names, "operation"],
+        )
+        for labels, hist in sorted(hists.items()):
+            cumulative, buckets = 0, []
+            for bound, n in zip(LATENCY_BUCKETS, hist.counts, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            latency.add_metric(list(labels), buckets, hist.sum)
+        yield latency
+
+
+class _LiveCollector(PrometheusCollector):
+    def _sources(self) -> list[Metrics]:
+        return list(_LIVE_METRICS)
+
+
+_served: dict[int, Any] = {}
+_served_lock = threading.Lock()
+
+
+def serve_prometheus(port: int, addr: str = "0.0.0.0") -> Any:
+    """Serve ``/metrics`` for every live ``Metrics`` on ``port`` (once per port).
+
+    Returns the ``CollectorRegistry`` used. Needs ``pip install 'agentcache[metrics]'``.
+    """
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+    except ImportError:
+        raise ConfigurationError(
+            "AGENTCACHE_METRICS__PROMETHEUS_PORT is set but prometheus_client is not installed; "
+            "pip install 'agentcache[metrics]'"
+        ) from None
+    with _served_lock:
+        if port not in _served:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_LiveCollector(()))
+            start_http_server(port, addr=addr, registry=registry)
+            _served[port] = registry
+        return _served[port]
+
+
+class OpenTelemetrySink:
+    """Forwards every report to OpenTelemetry instruments (``opentelemetry-api``)."""
+
+    def __init__(self, meter_name: str = "agentcache") -> None:
+        try:
+            from opentelemetry import metrics as otel_metrics
+        except ImportError:
+            raise ConfigurationError(
+                "OpenTelemetrySink needs opentelemetry-api: pip install opentelemetry-api"
+            ) from None
+        self._meter = otel_metrics.get_meter(meter_name)
+        self._counters: dict[str, Any] = {}
+        self._latency = self._meter.create_histogram(
+            "agentcache.redis.latency", unit="s", description="Redis round-trip latency"
+        )
+
+    @classmethod
+    def if_installed(cls) -> OpenTelemetrySink | None:
+        try:
+            return cls()
+        except ConfigurationError:
+            return None
+
+    def add(self, series: Series, name: str, value: float) -> None:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = self._meter.create_counter(f"agentcache.{name}")
+        counter.add(value, {"layer": series.layer, "tenant": series.tenant, "agent": series.agent})
+
+    def observe(self, series: Series, operation: str, seconds: float) -> None:
+        attrs = {"layer": series.layer, "tenant": series.tenant, "agent": series.agent}
+        self._latency.record(seconds, {**attrs, "operation": operation})
