@@ -20,6 +20,7 @@ import numpy as np
 from agentcache import _keys
 from agentcache._policy import Candidate, Decision, DecisionPolicy
 from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
+from agentcache.metrics import bind_scope
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, as_vector
 
@@ -231,6 +232,7 @@ class SemanticCore:
         agent_id = _keys.validate_id(agent, "agent")
         if model is not None:
             model = _keys.validate_id(model, "model")
+        bind_scope(tenant_id, agent_id)  # faults and latencies in this call are theirs
         return Scope(tenant_id, agent_id, model)
 
     def validate_prompt(self, prompt: object, what: str = "prompt") -> str:
