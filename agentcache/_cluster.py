@@ -1,0 +1,405 @@
+"""The semantic index on an OSS Redis Cluster: one index per primary, lookups routed by tenant.
+
+RediSearch without a coordinator (what an OSS cluster runs) indexes only the
+keys of the node it runs on, and it declares the index name as the key of
+every ``FT.*`` command: a node answers ``FT.SEARCH name`` only if it owns the
+hash slot of ``name``, and ``MOVED`` otherwise. So each primary gets its own
+index, named ``{physical}{tag}`` where ``tag`` hashes to a slot that primary
+owns (its *anchor*). A tenant's keys all share one slot, so a lookup goes to
+the primary owning that slot and searches that primary's index, which holds
+all of the tenant's entries.
+
+When slots move, the cluster moves the keys and the destination's index picks
+them up. If a node's anchor slot moves away, its index can no longer be
+named there: the next lookup gets ``MOVED`` or ``no such index``, and a new
+index is created on that node with an anchor it owns now. A node that joins
+later (or restarts without persistence) gets its index on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import Any
+
+import redis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.search.index_definition import IndexDefinition, IndexType
+from redis.crc import key_slot
+from redisvl.schema import IndexSchema
+
+from agentcache import _keys
+from agentcache.exceptions import CacheUnavailableError, ConfigurationError
+
+logger = logging.getLogger("agentcache.cluster")
+
+SLOTS = 16384
+_MISSING_INDEX = ("no such index", "unknown index name", "unknown: index name")
+_EXISTS = "index already exists"
+
+# (index name, entry key prefix) -> the schema of one per-node index
+SchemaFor = Callable[[str, str], IndexSchema]
+# -> (physical index name, entry key prefix) of the active index
+SpecFor = Callable[[], tuple[str, str]]
+
+__all__ = [
+    "AsyncClusterSearch",
+    "ClusterSearch",
+    "create_index_args",
+    "merge_search_replies",
+    "node_index_name",
+    "slot_tag",
+]
+
+
+# -- no I/O -----------------------------------------------------------------
+@functools.lru_cache(maxsize=SLOTS)
+def slot_tag(slot: int) -> str:
+    """The shortest decimal string whose hash slot is ``slot`` (a stable anchor tag)."""
+    if not 0 <= slot < SLOTS:
+        raise ValueError(f"hash slots are 0..{SLOTS - 1}, got {slot}")
+    n = 0
+    while key_slot(str(n).encode()) != slot:
+        n += 1
+    return str(n)
+
+
+def node_index_name(physical: str, slot: int) -> str:
+    """The per-node name of index ``physical`` anchored at ``slot``."""
+    if "{" in physical or "}" in physical:
+        raise ConfigurationError(
+            f"index name {physical!r} contains a brace; on a Redis Cluster the index "
+            "name carries a hash tag of its own, so AGENTCACHE_SEMANTIC__INDEX_NAME "
+            "must not contain '{' or '}'"
+        )
+    return f"{physical}{{{slot_tag(slot)}}}"
+
+
+def anchor_slot(name: str, physical: str) -> int | None:
+    """The anchor slot of a per-node index name of ``physical``, or None if it is not one."""
+    if not (name.startswith(physical + "{") and name.endswith("}")):
+        return None
+    tag = name[len(physical) + 1 : -1]
+    if not tag.isdigit():
+        return None
+    return key_slot(name.encode())
+
+
+def create_index_args(schema: IndexSchema) -> list[Any]:
+    """``FT.CREATE`` arguments for ``schema`` (what redisvl sends, without its client)."""
+    prefix = schema.index.prefix
+    prefixes = prefix if isinstance(prefix, list) else [prefix]
+    definition = IndexDefinition(prefix=prefixes, index_type=IndexType.HASH)
+    args: list[Any] = ["FT.CREATE", schema.index.name, *definition.args]
+    stopwords = schema.index.stopwords
+    if stopwords is not None:
+        args += ["STOPWORDS", len(stopwords), *stopwords]
+    fields = schema.redis_fields
+    args += ["SCHEMA", *chain.from_iterable(field.redis_args() for field in fields)]
+    return args
+
+
+def merge_search_replies(replies: Iterable[Any]) -> list[Any]:
+    """Several nodes' FT.SEARCH replies as one RESP2-shaped reply (totals summed)."""
+    total = 0
+    merged: list[Any] = [0]
+    for reply in replies:
+        count, rows = _rows(reply)
+        total += count
+        for key, fields in rows:
+            merged.append(key)
+            if fields:
+                merged.append(list(chain.from_iterable(fields.items())))
+    merged[0] = total
+    return merged
+
+
+def _rows(reply: Any) -> tuple[int, list[tuple[Any, dict[Any, Any]]]]:
+    if isinstance(reply, dict):  # RESP3
+        results: list[Any] = reply.get(b"results") or reply.get("results") or []
+        rows = [
+            (row.get(b"id", row.get("id")), row.get(b"extra_attributes") or {}) for row in results
+        ]
+        total = reply.get(b"total_results") or reply.get("total_results") or 0
+        return int(total), rows
+    if not reply:
+        return 0, []
+    out: list[tuple[Any, dict[Any, Any]]] = []
+    i = 1
+    while i < len(reply):
+        if i + 1 < len(reply) and isinstance(reply[i + 1], list):
+            raw = reply[i + 1]
+            out.append((reply[i], dict(zip(raw[::2], raw[1::2], strict=False))))
+            i += 2
+        else:
+            out.append((reply[i], {}))
+            i += 1
+    return int(reply[0]), out
+
+
+def is_missing_index(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _MISSING_INDEX)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Routing:
+    """Which index name each primary uses; reads only the client's slot table."""
+
+    def __init__(
+        self, client: RedisCluster | AsyncRedisCluster, spec: SpecFor, schema_for: SchemaFor
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.schema_for = schema_for
+        self.physical: str | None = None
+        self.entry_prefix = ""
+        self.names: dict[str, str] = {}  # node name -> index name
+
+    def configure(self, physical: str | None = None, entry_prefix: str | None = None) -> None:
+        """Follow the active index (a migration may have switched it)."""
+        if physical is None or entry_prefix is None:
+            physical, entry_prefix = self.spec()
+        if physical != self.physical:
+            self.names.clear()
+        self.physical = physical
+        self.entry_prefix = entry_prefix
+
+    def require_physical(self) -> str:
+        if self.physical is None:
+            raise ConfigurationError("the cluster index is not configured")
+        return self.physical
+
+    def owner(self, slot: int) -> str | None:
+        nodes = self.client.nodes_manager.slots_cache.get(slot)
+        return nodes[0].name if nodes else None
+
+    def owned_slots(self, node_name: str) -> list[int]:
+        cache = self.client.nodes_manager.slots_cache
+        return [slot for slot, nodes in cache.items() if nodes and nodes[0].name == node_name]
+
+    def cached(self, node_name: str) -> str | None:
+        """The node's index name if it is still anchored in a slot the node owns."""
+        name = self.names.get(node_name)
+        if name is None:
+            return None
+        if self.owner(key_slot(name.encode())) != node_name:
+            del self.names[node_name]  # its anchor slot moved away
+            return None
+        return name
+
+    def pick_existing(self, node_name: str, listed: Iterable[Any]) -> str | None:
+        physical = self.require_physical()
+        for raw in listed:
+            name = _text(raw)
+            slot = anchor_slot(name, physical)
+            if slot is not None and self.owner(slot) == node_name:
+                self.names[node_name] = name
+                return name
+        return None
+
+    def new_name(self, node_name: str) -> str:
+        slots = self.owned_slots(node_name)
+        if not slots:
+            raise CacheUnavailableError(f"cluster node {node_name} owns no hash slot")
+        # The lowest owned slot: every client with the same slot table picks the same one.
+        return node_index_name(self.require_physical(), min(slots))
+
+    def create_command(self, name: str) -> list[Any]:
+        return create_index_args(self.schema_for(name, self.entry_prefix))
+
+    def routed(self, command: list[Any], name: str) -> list[Any]:
+        return [command[0], name, *command[2:]]
+
+    def listed_names(self, listed: Iterable[Any]) -> list[str]:
+        physical = self.require_physical()
+        return [_text(raw) for raw in listed if anchor_slot(_text(raw), physical) is not None]
+
+
+def cluster_search(client: Any, spec: SpecFor, schema_for: SchemaFor) -> ClusterSearch | None:
+    """A ``ClusterSearch`` when ``client`` is a cluster client, else None (plain path)."""
+    return ClusterSearch(client, spec, schema_for) if isinstance(client, RedisCluster) else None
+
+
+def async_cluster_search(
+    client: Any, spec: SpecFor, schema_for: SchemaFor
+) -> AsyncClusterSearch | None:
+    """An ``AsyncClusterSearch`` when ``client`` is an asyncio cluster client, else None."""
+    if isinstance(client, AsyncRedisCluster):
+        return AsyncClusterSearch(client, spec, schema_for)
+    return None
+
+
+def route_key(tenant: str) -> str:
+    """A key in ``tenant``'s hash slot (its hash tag alone)."""
+    return _keys.hash_tag(tenant)
+
+
+# -- sync I/O ---------------------------------------------------------------
+class ClusterSearch:
+    """Per-primary semantic indexes and tenant-routed ``FT.SEARCH`` (synchronous)."""
+
+    def __init__(self, client: RedisCluster, spec: SpecFor, schema_for: SchemaFor) -> None:
+        self.client = client
+        self.routing = _Routing(client, spec, schema_for)
+
+    def ensure(self, physical: str, entry_prefix: str) -> list[str]:
+        """Create the index on every primary that lacks one; return the names in use."""
+        self.routing.configure(physical, entry_prefix)
+        return [self.index_on(node) for node in self.client.get_primaries()]
+
+    def index_on(self, node: ClusterNode) -> str:
+        """The node's index name, created on the node first if it has none."""
+        routing = self.routing
+        name = routing.cached(node.name)
+        if name is not None:
+            return name
+        listed = self.client.execute_command("FT._LIST", target_nodes=node)
+        name = routing.pick_existing(node.name, listed)
+        if name is not None:
+            return name
+        name = routing.new_name(node.name)
+        try:
+            self.client.execute_command(*routing.create_command(name), target_nodes=node)
+            logger.info("created semantic index %s on cluster node %s", name, node.name)
+        except redis.ResponseError as exc:
+            if _EXISTS not in str(exc).lower():
+                raise
+        routing.names[node.name] = name
+        return name
+
+    def search(self, command: list[Any], tenant: str | None) -> Any:
+        """Run an ``FT.SEARCH`` on the tenant's primary (on all primaries when None)."""
+        self.routing.configure()
+        if tenant is None:
+            return merge_search_replies(self._on_node(command, node) for node in self._primaries())
+        try:
+            return self._on_node(command, self.client.get_node_from_key(route_key(tenant)))
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+        # The anchor moved (MOVED was followed to a node without that index) or
+        # the node lost its index: re-read the slot table and try once more.
+        self.client.nodes_manager.initialize()
+        self.routing.names.clear()
+        return self._on_node(command, self.client.get_node_from_key(route_key(tenant)))
+
+    def _primaries(self) -> list[ClusterNode]:
+        primaries: list[ClusterNode] = self.client.get_primaries()
+        return primaries
+
+    def _on_node(self, command: list[Any], node: ClusterNode) -> Any:
+        name = self.index_on(node)
+        try:
+            return self.client.execute_command(
+                *self.routing.routed(command, name), target_nodes=node
+            )
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+            self.routing.names.pop(node.name, None)
+            name = self.index_on(node)  # e.g. the node restarted without its data
+            return self.client.execute_command(
+                *self.routing.routed(command, name), target_nodes=node
+            )
+
+    def drop(self) -> None:
+        """Drop this index on every primary (what the nodes still let us name)."""
+        self.routing.configure()
+        for node in self._primaries():
+            listed = self.client.execute_command("FT._LIST", target_nodes=node)
+            for name in self.routing.listed_names(listed):
+                try:
+                    self.client.execute_command("FT.DROPINDEX", name, target_nodes=node)
+                except redis.RedisError as exc:  # an orphan whose anchor moved away
+                    logger.debug("could not drop %s on %s: %s", name, node.name, exc)
+        self.routing.names.clear()
+
+
+# -- async I/O --------------------------------------------------------------
+class AsyncClusterSearch:
+    """The asyncio twin of ``ClusterSearch``."""
+
+    def __init__(self, client: AsyncRedisCluster, spec: SpecFor, schema_for: SchemaFor) -> None:
+        self.client = client
+        self.routing = _Routing(client, spec, schema_for)
+
+    async def ensure(self, physical: str, entry_prefix: str) -> list[str]:
+        """See ``ClusterSearch.ensure``."""
+        self.routing.configure(physical, entry_prefix)
+        return [await self.index_on(node) for node in self.client.get_primaries()]
+
+    async def index_on(self, node: AsyncClusterNode) -> str:
+        """See ``ClusterSearch.index_on``."""
+        routing = self.routing
+        name = routing.cached(node.name)
+        if name is not None:
+            return name
+        listed = await self.client.execute_command("FT._LIST", target_nodes=node)
+        name = routing.pick_existing(node.name, listed)
+        if name is not None:
+            return name
+        name = routing.new_name(node.name)
+        try:
+            await self.client.execute_command(*routing.create_command(name), target_nodes=node)
+            logger.info("created semantic index %s on cluster node %s", name, node.name)
+        except redis.ResponseError as exc:
+            if _EXISTS not in str(exc).lower():
+                raise
+        routing.names[node.name] = name
+        return name
+
+    async def search(self, command: list[Any], tenant: str | None) -> Any:
+        """See ``ClusterSearch.search``."""
+        self.routing.configure()
+        if tenant is None:
+            replies = [await self._on_node(command, node) for node in self.client.get_primaries()]
+            return merge_search_replies(replies)
+        try:
+            return await self._on_node(command, self._tenant_node(tenant))
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+        await self.client.nodes_manager.initialize()
+        self.routing.names.clear()
+        return await self._on_node(command, self._tenant_node(tenant))
+
+    def _tenant_node(self, tenant: str) -> AsyncClusterNode:
+        node = self.client.get_node_from_key(route_key(tenant))
+        if node is None:
+            raise CacheUnavailableError(f"no cluster node serves tenant {tenant!r}'s slot")
+        return node
+
+    async def _on_node(self, command: list[Any], node: AsyncClusterNode) -> Any:
+        name = await self.index_on(node)
+        try:
+            return await self.client.execute_command(
+                *self.routing.routed(command, name), target_nodes=node
+            )
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+            self.routing.names.pop(node.name, None)
+            name = await self.index_on(node)
+            return await self.client.execute_command(
+                *self.routing.routed(command, name), target_nodes=node
+            )
+
+    async def drop(self) -> None:
+        """See ``ClusterSearch.drop``."""
+        self.routing.configure()
+        for node in self.client.get_primaries():
+            listed = await self.client.execute_command("FT._LIST", target_nodes=node)
+            for name in self.routing.listed_names(listed):
+                try:
+                    await self.client.execute_command("FT.DROPINDEX", name, target_nodes=node)
+                except redis.RedisError as exc:
+                    logger.debug("could not drop %s on %s: %s", name, node.name, exc)
+        self.routing.names.clear()
