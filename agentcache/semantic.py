@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,9 @@ from typing import Any
 
 import redis
 from redisvl.index import AsyncSearchIndex, SearchIndex
+from redisvl.schema import IndexSchema
 
+from agentcache._cluster import async_cluster_search, cluster_search
 from agentcache._faults import FaultGuard
 from agentcache._policy import DecisionPolicy, ThresholdPolicy
 from agentcache._redis import (
@@ -46,17 +47,6 @@ from agentcache._semantic_core import (
     is_missing_index,
     search_rows,
 )
-from agentcache.metrics import (
-    ERRORS,
-    EVICTIONS,
-    EXACT_HITS,
-    HITS,
-    MISSES,
-    SHADOW_HITS,
-    STORES,
-    Metrics,
-    current_scope,
-)
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, Vectorizer, vectorizer_from_settings
 
@@ -65,7 +55,6 @@ logger = logging.getLogger("agentcache.semantic")
 __all__ = ["AsyncSemanticCache", "CacheHit", "SemanticCache"]
 
 _BATCH = 1000
-_LAYER = "semantic"
 
 
 def _default_policy(settings: AgentCacheSettings) -> DecisionPolicy:
@@ -105,44 +94,20 @@ class _SemanticBase:
             )
         self.core = SemanticCore(self.settings, policy or _default_policy(self.settings))
         self.core.vector_model = self.vectorizer.model
-        # Replaced by the subclass once its client exists (metrics may count into it).
-        self.metrics = Metrics(enabled=False)
-        self._owns_metrics = False
-        self.guard = FaultGuard(
-            self.settings.reliability,
-            layer="semantic",
-            on_fault=self._count_fault,
-            on_latency=self._observe,
-        )
-        self.embed_guard = FaultGuard(
-            self.settings.reliability,
-            layer="embedding",
-            on_fault=self._count_fault,
-            on_latency=self._observe,
-        )
-
-    def _use_metrics(self, metrics: Metrics | None, client: object) -> None:
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(self.settings, client=client)
-
-    # Faults and latencies belong to the tenant/agent bound by core.scope().
-    def _count_fault(self, operation: str, exc: BaseException) -> None:
-        self.core.stats.errors += 1
-        self.metrics.count(_LAYER, ERRORS, *current_scope())
-
-    def _observe(self, operation: str, seconds: float) -> None:
-        self.metrics.observe(_LAYER, operation, seconds)
-
-    def _count_stores(self, scope: Scope, stored: int, evicted: int) -> None:
-        self.core.stats.stores += stored
-        self.core.stats.evictions += evicted
-        self.metrics.count(_LAYER, STORES, scope.tenant, scope.agent, stored)
-        if evicted:
-            self.metrics.count(_LAYER, EVICTIONS, scope.tenant, scope.agent, evicted)
+        self.guard = FaultGuard(self.settings.reliability, layer="semantic")
+        self.embed_guard = FaultGuard(self.settings.reliability, layer="embedding")
 
     @property
     def stats(self) -> CacheStats:
         return self.core.stats
+
+    # On a Redis Cluster each primary has its own index (see _cluster.py).
+    def _index_spec(self) -> tuple[str, str]:
+        state = self.core.require_state()
+        return state.physical, state.entry_prefix
+
+    def _schema_for(self, name: str, entry_prefix: str) -> IndexSchema:
+        return build_schema(self.settings, index_name=name, key_prefix=entry_prefix)
 
     @property
     def policy(self) -> DecisionPolicy:
@@ -150,7 +115,6 @@ class _SemanticBase:
 
     def _record_miss(self) -> None:
         self.core.stats.misses += 1
-        self.metrics.count(_LAYER, MISSES, *current_scope())
 
     def _serve(self, hit: CacheHit) -> CacheHit | None:
         stats = self.core.stats
@@ -161,14 +125,10 @@ class _SemanticBase:
                 "shadow hit (not served): tenant=%r agent=%r entry=%s similarity=%.4f exact=%s",
                 hit.tenant, hit.agent, hit.entry_id, hit.similarity, hit.exact,
             )  # fmt: skip
-            self.metrics.count(_LAYER, SHADOW_HITS, hit.tenant, hit.agent)
-            self.metrics.count(_LAYER, MISSES, hit.tenant, hit.agent)
             return None
         stats.hits += 1
-        self.metrics.count(_LAYER, HITS, hit.tenant, hit.agent)
         if hit.exact:
             stats.exact_hits += 1
-            self.metrics.count(_LAYER, EXACT_HITS, hit.tenant, hit.agent)
         return hit
 
 
@@ -190,12 +150,11 @@ class SemanticCache(_SemanticBase):
         client: SyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy)
         self._owns_client = client is None
         self.client: SyncClient = client or sync_client(self.settings)
-        self._use_metrics(metrics, self.client)
+        self._cluster = cluster_search(self.client, self._index_spec, self._schema_for)
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
@@ -208,7 +167,9 @@ class SemanticCache(_SemanticBase):
         core = self.core
         meta = self.client.hgetall(core.meta_key)
         state = core.state_from_meta(meta) if meta else core.initial_state()
-        if not self._index_exists(state.physical):
+        if self._cluster is not None:
+            self._cluster.ensure(state.physical, state.entry_prefix)
+        elif not self._index_exists(state.physical):
             self._create_index(state)
         if not meta:
             self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
@@ -240,8 +201,13 @@ class SemanticCache(_SemanticBase):
             logger.debug("alias update for %s: %s", state.alias, exc)
         logger.info("created semantic index %s (alias %s)", state.physical, state.alias)
 
-    def _search(self, command: list[Any]) -> Any:
-        """FT.SEARCH, recreating a lost index once (e.g. after a restart without persistence)."""
+    def _search(self, command: list[Any], tenant: str | None = None) -> Any:
+        """FT.SEARCH, recreating a lost index once (e.g. after a restart without persistence).
+
+        On a cluster it runs on the primary owning ``tenant``'s slot (all primaries if None).
+        """
+        if self._cluster is not None:
+            return self._cluster.search(command, tenant)
         try:
             return self.client.execute_command(*command)
         except redis.ResponseError as exc:
@@ -308,7 +274,9 @@ class SemanticCache(_SemanticBase):
                 self._record_miss()
                 return None
         blob = core.vector_bytes(query_vector)
-        reply = self.guard.run("check", lambda: self._search(core.knn_command(scope, blob)))
+        reply = self.guard.run(
+            "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
+        )
         if reply is None:
             self._record_miss()
             return None
@@ -366,7 +334,8 @@ class SemanticCache(_SemanticBase):
         )
         result = self.guard.run("store", lambda: self._store_script(keys=keys, args=args))
         if result is not None:
-            self._count_stores(scope, 1, len(result[1]))
+            core.stats.stores += 1
+            core.stats.evictions += len(result[1])
         return entry_id
 
     def store_many(
@@ -410,7 +379,8 @@ class SemanticCache(_SemanticBase):
                 self._store_script(keys=keys, args=args, client=pipe)
             results = self.guard.run("store", pipe.execute)
             if results is not None:
-                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
+                core.stats.stores += len(results)
+                core.stats.evictions += sum(len(r[1]) for r in results)
         return ids
 
     def feedback(
@@ -493,7 +463,8 @@ class SemanticCache(_SemanticBase):
         def run() -> int:
             removed = 0
             while True:
-                reply = self._search(core.range_command(tenant, agent, blob, minimum, 0, _BATCH))
+                command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
+                reply = self._search(command, tenant)
                 keys = _ids(reply)
                 if not keys:
                     return removed
@@ -508,7 +479,7 @@ class SemanticCache(_SemanticBase):
         def run() -> int:
             removed = 0
             while True:
-                keys = _ids(self._search(self.core.ids_command(filter_expr, _BATCH)))
+                keys = _ids(self._search(self.core.ids_command(filter_expr, _BATCH), tenant))
                 if not keys:
                     return removed
                 removed += self._delete_keys(tenant, keys)
@@ -553,14 +524,17 @@ class SemanticCache(_SemanticBase):
         else:
             tenant = self.core.scope(tenant, agent or "-", None).tenant
             expr = self.core.filter_expr(tenant, agent)
-        reply = self.guard.run("count", lambda: self._search(self.core.count_command(expr)))
+        command = self.core.count_command(expr)
+        reply = self.guard.run("count", lambda: self._search(command, tenant))
         return _total(reply)
 
     def drop(self) -> None:
         """Delete the index, its alias, its metadata and every entry (tests, teardown)."""
         self.clear()
         state = self.core.state
-        if state is not None:
+        if state is not None and self._cluster is not None:
+            self._cluster.drop()
+        elif state is not None:
             for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
                 with contextlib.suppress(redis.ResponseError):
                     self.client.execute_command(*command)
@@ -568,9 +542,7 @@ class SemanticCache(_SemanticBase):
         self.core.state = None
 
     def close(self) -> None:
-        """Close the client if this cache created it (and flush its counters)."""
-        if self._owns_metrics:
-            self.metrics.close()
+        """Close the client if this cache created it."""
         if self._owns_client:
             self.client.close()
 
@@ -595,12 +567,11 @@ class AsyncSemanticCache(_SemanticBase):
         client: AsyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy)
         self._owns_client = client is None
         self.client: AsyncClient = client or async_client(self.settings)
-        self._use_metrics(metrics, self.client)
+        self._cluster = async_cluster_search(self.client, self._index_spec, self._schema_for)
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
@@ -613,9 +584,8 @@ class AsyncSemanticCache(_SemanticBase):
         client: AsyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
-        metrics: Metrics | None = None,
     ) -> AsyncSemanticCache:
-        cache = cls(settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics)
+        cache = cls(settings, client=client, vectorizer=vectorizer, policy=policy)
         await cache.guard.arun("connect", cache.ensure_index)
         return cache
 
@@ -624,7 +594,9 @@ class AsyncSemanticCache(_SemanticBase):
         core = self.core
         meta = await self.client.hgetall(core.meta_key)
         state = core.state_from_meta(meta) if meta else core.initial_state()
-        if not await self._index_exists(state.physical):
+        if self._cluster is not None:
+            await self._cluster.ensure(state.physical, state.entry_prefix)
+        elif not await self._index_exists(state.physical):
             await self._create_index(state)
         if not meta:
             await self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
@@ -655,7 +627,9 @@ class AsyncSemanticCache(_SemanticBase):
         except redis.ResponseError as exc:
             logger.debug("alias update for %s: %s", state.alias, exc)
 
-    async def _search(self, command: list[Any]) -> Any:
+    async def _search(self, command: list[Any], tenant: str | None = None) -> Any:
+        if self._cluster is not None:
+            return await self._cluster.search(command, tenant)
         try:
             return await self.client.execute_command(*command)
         except redis.ResponseError as exc:
@@ -717,7 +691,9 @@ class AsyncSemanticCache(_SemanticBase):
                 self._record_miss()
                 return None
         blob = core.vector_bytes(query_vector)
-        reply = await self.guard.arun("check", lambda: self._search(core.knn_command(scope, blob)))
+        reply = await self.guard.arun(
+            "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
+        )
         if reply is None:
             self._record_miss()
             return None
@@ -769,7 +745,8 @@ class AsyncSemanticCache(_SemanticBase):
         )
         result = await self.guard.arun("store", lambda: self._store_script(keys=keys, args=args))
         if result is not None:
-            self._count_stores(scope, 1, len(result[1]))
+            core.stats.stores += 1
+            core.stats.evictions += len(result[1])
         return entry_id
 
     async def store_many(
@@ -811,7 +788,8 @@ class AsyncSemanticCache(_SemanticBase):
                 await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
             results = await self.guard.arun("store", pipe.execute)
             if results is not None:
-                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
+                core.stats.stores += len(results)
+                core.stats.evictions += sum(len(r[1]) for r in results)
         return ids
 
     async def feedback(
@@ -891,7 +869,7 @@ class AsyncSemanticCache(_SemanticBase):
             removed = 0
             while True:
                 command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
-                keys = _ids(await self._search(command))
+                keys = _ids(await self._search(command, tenant))
                 if not keys:
                     return removed
                 removed += await self._delete_keys(tenant, keys)
@@ -905,7 +883,8 @@ class AsyncSemanticCache(_SemanticBase):
         async def run() -> int:
             removed = 0
             while True:
-                keys = _ids(await self._search(self.core.ids_command(filter_expr, _BATCH)))
+                command = self.core.ids_command(filter_expr, _BATCH)
+                keys = _ids(await self._search(command, tenant))
                 if not keys:
                     return removed
                 removed += await self._delete_keys(tenant, keys)
@@ -950,14 +929,17 @@ class AsyncSemanticCache(_SemanticBase):
         else:
             tenant = self.core.scope(tenant, agent or "-", None).tenant
             expr = self.core.filter_expr(tenant, agent)
-        reply = await self.guard.arun("count", lambda: self._search(self.core.count_command(expr)))
+        command = self.core.count_command(expr)
+        reply = await self.guard.arun("count", lambda: self._search(command, tenant))
         return _total(reply)
 
     async def drop(self) -> None:
         """See ``SemanticCache.drop``."""
         await self.clear()
         state = self.core.state
-        if state is not None:
+        if state is not None and self._cluster is not None:
+            await self._cluster.drop()
+        elif state is not None:
             for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
                 with contextlib.suppress(redis.ResponseError):
                     await self.client.execute_command(*command)
@@ -965,9 +947,7 @@ class AsyncSemanticCache(_SemanticBase):
         self.core.state = None
 
     async def aclose(self) -> None:
-        """Close the client if this cache created it (and flush its counters)."""
-        if self._owns_metrics:
-            await asyncio.to_thread(self.metrics.close)
+        """Close the client if this cache created it."""
         if self._owns_client:
             await self.client.aclose()
 
