@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,17 @@ from agentcache._semantic_core import (
     is_missing_index,
     search_rows,
 )
+from agentcache.metrics import (
+    ERRORS,
+    EVICTIONS,
+    EXACT_HITS,
+    HITS,
+    MISSES,
+    SHADOW_HITS,
+    STORES,
+    Metrics,
+    current_scope,
+)
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, Vectorizer, vectorizer_from_settings
 
@@ -55,6 +67,7 @@ logger = logging.getLogger("agentcache.semantic")
 __all__ = ["AsyncSemanticCache", "CacheHit", "SemanticCache"]
 
 _BATCH = 1000
+_LAYER = "semantic"
 
 
 def _default_policy(settings: AgentCacheSettings) -> DecisionPolicy:
@@ -94,8 +107,40 @@ class _SemanticBase:
             )
         self.core = SemanticCore(self.settings, policy or _default_policy(self.settings))
         self.core.vector_model = self.vectorizer.model
-        self.guard = FaultGuard(self.settings.reliability, layer="semantic")
-        self.embed_guard = FaultGuard(self.settings.reliability, layer="embedding")
+        # Replaced by the subclass once its client exists (metrics may count into it).
+        self.metrics = Metrics(enabled=False)
+        self._owns_metrics = False
+        self.guard = FaultGuard(
+            self.settings.reliability,
+            layer="semantic",
+            on_fault=self._count_fault,
+            on_latency=self._observe,
+        )
+        self.embed_guard = FaultGuard(
+            self.settings.reliability,
+            layer="embedding",
+            on_fault=self._count_fault,
+            on_latency=self._observe,
+        )
+
+    def _use_metrics(self, metrics: Metrics | None, client: object) -> None:
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=client)
+
+    # Faults and latencies belong to the tenant/agent bound by core.scope().
+    def _count_fault(self, operation: str, exc: BaseException) -> None:
+        self.core.stats.errors += 1
+        self.metrics.count(_LAYER, ERRORS, *current_scope())
+
+    def _observe(self, operation: str, seconds: float) -> None:
+        self.metrics.observe(_LAYER, operation, seconds)
+
+    def _count_stores(self, scope: Scope, stored: int, evicted: int) -> None:
+        self.core.stats.stores += stored
+        self.core.stats.evictions += evicted
+        self.metrics.count(_LAYER, STORES, scope.tenant, scope.agent, stored)
+        if evicted:
+            self.metrics.count(_LAYER, EVICTIONS, scope.tenant, scope.agent, evicted)
 
     @property
     def stats(self) -> CacheStats:
@@ -115,6 +160,7 @@ class _SemanticBase:
 
     def _record_miss(self) -> None:
         self.core.stats.misses += 1
+        self.metrics.count(_LAYER, MISSES, *current_scope())
 
     def _serve(self, hit: CacheHit) -> CacheHit | None:
         stats = self.core.stats
@@ -125,10 +171,14 @@ class _SemanticBase:
                 "shadow hit (not served): tenant=%r agent=%r entry=%s similarity=%.4f exact=%s",
                 hit.tenant, hit.agent, hit.entry_id, hit.similarity, hit.exact,
             )  # fmt: skip
+            self.metrics.count(_LAYER, SHADOW_HITS, hit.tenant, hit.agent)
+            self.metrics.count(_LAYER, MISSES, hit.tenant, hit.agent)
             return None
         stats.hits += 1
+        self.metrics.count(_LAYER, HITS, hit.tenant, hit.agent)
         if hit.exact:
             stats.exact_hits += 1
+            self.metrics.count(_LAYER, EXACT_HITS, hit.tenant, hit.agent)
         return hit
 
 
@@ -150,10 +200,12 @@ class SemanticCache(_SemanticBase):
         client: SyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy)
         self._owns_client = client is None
         self.client: SyncClient = client or sync_client(self.settings)
+        self._use_metrics(metrics, self.client)
         self._cluster = cluster_search(self.client, self._index_spec, self._schema_for)
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
@@ -334,8 +386,7 @@ class SemanticCache(_SemanticBase):
         )
         result = self.guard.run("store", lambda: self._store_script(keys=keys, args=args))
         if result is not None:
-            core.stats.stores += 1
-            core.stats.evictions += len(result[1])
+            self._count_stores(scope, 1, len(result[1]))
         return entry_id
 
     def store_many(
@@ -379,8 +430,7 @@ class SemanticCache(_SemanticBase):
                 self._store_script(keys=keys, args=args, client=pipe)
             results = self.guard.run("store", pipe.execute)
             if results is not None:
-                core.stats.stores += len(results)
-                core.stats.evictions += sum(len(r[1]) for r in results)
+                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
         return ids
 
     def feedback(
@@ -542,7 +592,9 @@ class SemanticCache(_SemanticBase):
         self.core.state = None
 
     def close(self) -> None:
-        """Close the client if this cache created it."""
+        """Close the client if this cache created it (and flush its counters)."""
+        if self._owns_metrics:
+            self.metrics.close()
         if self._owns_client:
             self.client.close()
 
@@ -567,10 +619,12 @@ class AsyncSemanticCache(_SemanticBase):
         client: AsyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy)
         self._owns_client = client is None
         self.client: AsyncClient = client or async_client(self.settings)
+        self._use_metrics(metrics, self.client)
         self._cluster = async_cluster_search(self.client, self._index_spec, self._schema_for)
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
@@ -584,8 +638,9 @@ class AsyncSemanticCache(_SemanticBase):
         client: AsyncClient | None = None,
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> AsyncSemanticCache:
-        cache = cls(settings, client=client, vectorizer=vectorizer, policy=policy)
+        cache = cls(settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics)
         await cache.guard.arun("connect", cache.ensure_index)
         return cache
 
@@ -745,8 +800,7 @@ class AsyncSemanticCache(_SemanticBase):
         )
         result = await self.guard.arun("store", lambda: self._store_script(keys=keys, args=args))
         if result is not None:
-            core.stats.stores += 1
-            core.stats.evictions += len(result[1])
+            self._count_stores(scope, 1, len(result[1]))
         return entry_id
 
     async def store_many(
@@ -788,8 +842,7 @@ class AsyncSemanticCache(_SemanticBase):
                 await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
             results = await self.guard.arun("store", pipe.execute)
             if results is not None:
-                core.stats.stores += len(results)
-                core.stats.evictions += sum(len(r[1]) for r in results)
+                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
         return ids
 
     async def feedback(
@@ -947,7 +1000,9 @@ class AsyncSemanticCache(_SemanticBase):
         self.core.state = None
 
     async def aclose(self) -> None:
-        """Close the client if this cache created it."""
+        """Close the client if this cache created it (and flush its counters)."""
+        if self._owns_metrics:
+            await asyncio.to_thread(self.metrics.close)
         if self._owns_client:
             await self.client.aclose()
 
