@@ -444,15 +444,7 @@ class SemanticCache(_SemanticBase):
             raw = self.client.hgetall(key)
             if not raw:
                 return False
-            fields = {
-                k.decode(): v.decode("utf-8", "replace")
-                for k, v in raw.items()
-                if k != b"embedding"
-            }
-            sim = (
-                similarity if similarity is not None else float(fields.get("last_similarity", 1.0))
-            )
-            update = self.core.policy.feedback_update(fields, sim, correct)
+            update = self.core.feedback_fields(raw, similarity, correct)
             if update:
                 self.client.hset(key, mapping=update)
             return True
@@ -856,15 +848,7 @@ class AsyncSemanticCache(_SemanticBase):
             raw = await self.client.hgetall(key)
             if not raw:
                 return False
-            fields = {
-                k.decode(): v.decode("utf-8", "replace")
-                for k, v in raw.items()
-                if k != b"embedding"
-            }
-            sim = (
-                similarity if similarity is not None else float(fields.get("last_similarity", 1.0))
-            )
-            update = self.core.policy.feedback_update(fields, sim, correct)
+            update = self.core.feedback_fields(raw, similarity, correct)
             if update:
                 await self.client.hset(key, mapping=update)
             return True
