@@ -474,3 +474,23 @@ def test_corrupt_stored_value_is_a_miss_and_overwritten(
     redis_client.set(keys.value, b"garbage")
     assert tool("a") == "a!"
     assert redis_client.get(keys.value) == b'ac1 json\n"a!"'
+
+
+def test_waiter_gives_up_after_wait_timeout_and_runs_the_tool(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    tuned = _with(settings, tools={"lock_timeout_seconds": 30, "wait_timeout_seconds": 0.2})
+    with ToolCache(tuned) as cache:
+
+        @cached_tool(cache)
+        def tool(q: str) -> str:
+            return q * 3
+
+        keys = cache._core.keys_for(tool.spec, ("z",), {})
+        assert keys is not None
+        redis_client.set(keys.lock, "slow-holder", px=30_000)
+        assert tool("z") == "zzz"
+        info = tool.cache_info()
+        assert (info.misses, info.wait_timeouts) == (1, 1)
+        assert redis_client.get(keys.lock) == b"slow-holder"  # not ours to release
+        assert redis_client.get(keys.value) == b'ac1 json\n"zzz"'  # fresh result still stored
