@@ -49,7 +49,7 @@ SCAN_COUNT = 500
 
 
 @dataclass(frozen=True)
-class CacheInfo:
+class ToolCacheInfo:
     """Counts for one tool in this process."""
 
     hits: int = 0
@@ -149,7 +149,7 @@ class ToolCacheCore:
                     f"tool name {tool!r} is already used by {self._owners[tool]}; "
                     "pass name= to cached_tool"
                 )
-            self._counts.setdefault(tool, dict.fromkeys(CacheInfo.__dataclass_fields__, 0))
+            self._counts.setdefault(tool, dict.fromkeys(ToolCacheInfo.__dataclass_fields__, 0))
         override = self.settings.tools.ttl.get(tool)
         seconds = override or ttl or self.settings.tools.default_ttl_seconds
         ignored = tuple(ignore) + ((tenant_arg,) if isinstance(tenant_arg, str) else ())
@@ -265,17 +265,17 @@ class ToolCacheCore:
                 if name_ is not None:
                     counts[name_] += 1
 
-    def info(self, name: str) -> CacheInfo:
+    def info(self, name: str) -> ToolCacheInfo:
         with self._lock:
-            return CacheInfo(**self._counts[name])
+            return ToolCacheInfo(**self._counts[name])
 
-    def all_info(self) -> dict[str, CacheInfo]:
+    def all_info(self) -> dict[str, ToolCacheInfo]:
         with self._lock:
-            return {name: CacheInfo(**counts) for name, counts in self._counts.items()}
+            return {name: ToolCacheInfo(**counts) for name, counts in self._counts.items()}
 
     def reset_counts(self, name: str) -> None:
         with self._lock:
-            self._counts[name] = dict.fromkeys(CacheInfo.__dataclass_fields__, 0)
+            self._counts[name] = dict.fromkeys(ToolCacheInfo.__dataclass_fields__, 0)
 
 
 def delete_batches(keys: list[bytes]) -> list[list[bytes]]:

@@ -9,7 +9,7 @@ Example::
 
     search_web("redis", limit=5)  # runs the tool, stores the result
     search_web(query="redis")     # same call: served from Redis
-    search_web.cache_info()       # CacheInfo(hits=1, misses=1, ...)
+    search_web.cache_info()       # ToolCacheInfo(hits=1, misses=1, ...)
 
 Keys are ``{prefix}:tool:{{tenant}}:{tool}:{digest of the bound arguments}``;
 calls without a tenant share the scope ``{~global}``, a tag no encoded tenant
@@ -44,12 +44,12 @@ from agentcache._tools_core import (
     RELEASE_SCRIPT,
     SCAN_COUNT,
     STORE_SCRIPT,
-    CacheInfo,
     Hit,
     OnUnkeyable,
     Sleep,
     TenantArg,
     ToolCacheCore,
+    ToolCacheInfo,
     ToolKeys,
     ToolSpec,
     delete_batches,
@@ -80,7 +80,7 @@ class ToolCache:
     def guard(self) -> FaultGuard:
         return self._core.guard
 
-    def info(self) -> dict[str, CacheInfo]:
+    def info(self) -> dict[str, ToolCacheInfo]:
         """Hit/miss counts per tool name."""
         return self._core.all_info()
 
@@ -192,7 +192,7 @@ class AsyncToolCache:
     def guard(self) -> FaultGuard:
         return self._core.guard
 
-    def info(self) -> dict[str, CacheInfo]:
+    def info(self) -> dict[str, ToolCacheInfo]:
         """Hit/miss counts per tool name."""
         return self._core.all_info()
 
@@ -304,7 +304,7 @@ class CachedTool(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.cache.call(self.spec, self._fn, args, kwargs)
 
-    def cache_info(self) -> CacheInfo:
+    def cache_info(self) -> ToolCacheInfo:
         return self.cache._core.info(self.spec.name)
 
     def cache_clear(self) -> int:
@@ -331,7 +331,7 @@ class AsyncCachedTool(Generic[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return await self.cache.call(self.spec, self._fn, args, kwargs)
 
-    def cache_info(self) -> CacheInfo:
+    def cache_info(self) -> ToolCacheInfo:
         return self.cache._core.info(self.spec.name)
 
     async def cache_clear(self) -> int:
@@ -425,9 +425,9 @@ __all__ = [
     "GLOBAL_SCOPE_TAG",
     "AsyncCachedTool",
     "AsyncToolCache",
-    "CacheInfo",
     "CachedTool",
     "ToolCache",
+    "ToolCacheInfo",
     "ToolSpec",
     "cached_tool",
 ]

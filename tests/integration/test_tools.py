@@ -22,7 +22,7 @@ from agentcache.exceptions import (
     UnkeyableArgumentError,
 )
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools import GLOBAL_SCOPE_TAG, AsyncToolCache, CacheInfo, ToolCache, cached_tool
+from agentcache.tools import GLOBAL_SCOPE_TAG, AsyncToolCache, ToolCache, ToolCacheInfo, cached_tool
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_positional_keyword_and_defaults_share_one_key(tools: ToolCache) -> None
     assert add(1) == 3
     assert add(b=2, a=1) == 3
     assert calls == [(1, 2)]
-    assert add.cache_info() == CacheInfo(hits=3, misses=1)
+    assert add.cache_info() == ToolCacheInfo(hits=3, misses=1)
     assert add(2) == 4
     assert calls == [(1, 2), (2, 2)]
 
@@ -292,7 +292,7 @@ def test_tenant_scoping_and_invalidation(tools: ToolCache, redis_client: redis.R
     assert len(runs) == 5
 
     assert orders.cache_clear() == 3  # acme, globex, global
-    assert orders.cache_info() == CacheInfo()
+    assert orders.cache_info() == ToolCacheInfo()
     orders("acme", "x")
     assert len(runs) == 6
 
