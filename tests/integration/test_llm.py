@@ -1,0 +1,297 @@
+"""Cached LLM clients: real SDKs over HTTP to the local provider, real Redis Stack."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from anthropic.types import Message
+from openai.types.chat import ChatCompletion
+
+from agentcache.exceptions import InvalidInputError
+from agentcache.llm import (
+    AsyncCachedAnthropic,
+    AsyncCachedOpenAI,
+    CachedAnthropic,
+    CachedOpenAI,
+    cache_info,
+    print_session_table,
+)
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.provider import CHAT, MESSAGES, ProviderServer
+from agentcache.testing.vectors import HashingVectorizer
+
+SONNET = "claude-sonnet-4-5"
+SYSTEM = "You answer questions about the ACME store's policies. " * 90  # ~1215 tokens
+S_TOKENS = (len(SYSTEM) + 3) // 4
+
+
+@pytest.fixture(autouse=True)
+def _quiet_deprecations() -> Iterator[None]:
+    with warnings.catch_warnings():  # the SDK warns about model ids it considers old
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@pytest.fixture
+def server() -> Iterator[ProviderServer]:
+    counter = itertools.count(1)
+
+    def responder(path: str, body: Mapping[str, Any]) -> str:
+        # A fresh answer number per provider call, so a refresh is visible.
+        last = body["messages"][-1]["content"]
+        text = last if isinstance(last, str) else last[-1]["text"]
+        return f"answer #{next(counter)} to {text}"
+
+    with ProviderServer(responder=responder) as srv:
+        yield srv
+
+
+@pytest.fixture
+def claude(server: ProviderServer, settings: AgentCacheSettings) -> Iterator[CachedAnthropic]:
+    sdk = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0)
+    client = CachedAnthropic(
+        sdk, settings=settings, vectorizer=HashingVectorizer(32), tenant="acme", agent="support"
+    )
+    yield client
+    client.close()
+    sdk.close()
+
+
+@pytest.fixture
+def gpt(server: ProviderServer, settings: AgentCacheSettings) -> Iterator[CachedOpenAI]:
+    sdk = openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+    client = CachedOpenAI(sdk, settings=settings, vectorizer=HashingVectorizer(32))
+    yield client
+    client.close()
+    sdk.close()
+
+
+def ask(client: CachedAnthropic, question: str, **extra: Any) -> Any:
+    kwargs: dict[str, Any] = {
+        "model": SONNET,
+        "max_tokens": 200,
+        "system": SYSTEM,
+        "messages": [{"role": "user", "content": question}],
+    }
+    kwargs.update(extra)
+    return client.messages.create(**kwargs)
+
+
+def test_miss_then_hit_returns_sdk_object_without_http(
+    claude: CachedAnthropic, server: ProviderServer
+) -> None:
+    first = ask(claude, "What is the refund window?")
+    assert isinstance(first, Message)
+    info = cache_info(first)
+    assert info is not None and info.layer == "provider" and info.stored
+    # Prompt caching was applied on the way out: the big system prompt carries the marker.
+    assert server.received[0][1]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert info.usage.cache_write_tokens == S_TOKENS
+
+    again = ask(claude, "What is the refund window?")
+    paraphrase = ask(claude, "what is the REFUND window")  # same words: similarity 1.0
+    assert server.requests[MESSAGES] == 1  # neither reached the provider
+    for reply, layer in ((again, "exact"), (paraphrase, "semantic")):
+        assert isinstance(reply, Message)
+        assert reply.content[0].text == first.content[0].text
+        assert reply.usage == first.usage
+        hit = cache_info(reply)
+        assert hit is not None and hit.hit and hit.layer == layer
+        assert hit.cost.cost_usd == 0.0
+        # The whole avoided call is saved: (input + writes) * $3 + output * $15 per MTok.
+        expected = (S_TOKENS + first.usage.input_tokens) * 3 + first.usage.output_tokens * 15
+        assert hit.cost.saved_usd == pytest.approx(expected / 1e6)
+
+
+def test_no_reuse_across_system_prompts_models_tenants_and_params(
+    claude: CachedAnthropic, server: ProviderServer
+) -> None:
+    ask(claude, "Do you ship abroad?")
+    variants = [
+        {"system": SYSTEM + " Be terse."},
+        {"model": "claude-haiku-4-5"},
+        {"tenant": "globex"},
+        {"agent": "sales"},
+        {"extra_body": {"temperature": 0.2}},
+        {"max_tokens": 50},
+        {"tools": [{"name": "t", "description": "d", "input_schema": {"type": "object"}}]},
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "Do you ship abroad?"},
+            ]
+        },
+    ]
+    for n, extra in enumerate(variants, start=2):
+        reply = ask(claude, "Do you ship abroad?", **extra)
+        assert cache_info(reply).layer == "provider", extra  # type: ignore[union-attr]
+        assert server.requests[MESSAGES] == n
+    # A cache_control marker the caller adds does not change the scope.
+    marked = [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
+    assert cache_info(ask(claude, "Do you ship abroad?", system=marked)).hit  # type: ignore[union-attr]
+
+
+def test_bypass_and_refresh(claude: CachedAnthropic, server: ProviderServer) -> None:
+    first = ask(claude, "Opening hours?")
+    bypassed = ask(claude, "Opening hours?", cache="bypass")
+    assert cache_info(bypassed).layer == "provider"  # type: ignore[union-attr]
+    assert not cache_info(bypassed).stored  # type: ignore[union-attr]
+    assert ask(claude, "Opening hours?").content[0].text == first.content[0].text
+    refreshed = ask(claude, "Opening hours?", cache="refresh")
+    assert cache_info(refreshed).stored  # type: ignore[union-attr]
+    assert refreshed.content[0].text != first.content[0].text
+    served = ask(claude, "Opening hours?")
+    assert cache_info(served).hit  # type: ignore[union-attr]
+    assert served.content[0].text == refreshed.content[0].text
+    assert server.requests[MESSAGES] == 3
+    with pytest.raises(InvalidInputError, match="cache must be one of"):
+        ask(claude, "Opening hours?", cache="sometimes")
+
+
+def test_errors_are_not_cached(claude: CachedAnthropic, server: ProviderServer) -> None:
+    server.fail_next(1, 500)
+    with pytest.raises(anthropic.InternalServerError):
+        ask(claude, "Is the store open on Sunday?")
+    reply = ask(claude, "Is the store open on Sunday?")
+    assert cache_info(reply).layer == "provider"  # type: ignore[union-attr]
+    assert server.requests[MESSAGES] == 2
+    assert claude.cache.count("acme", "support") == 1
+
+
+def test_hot_temperature_and_tool_use_not_stored(
+    claude: CachedAnthropic, server: ProviderServer, settings: AgentCacheSettings
+) -> None:
+    hot = {"extra_body": {"temperature": 1.0}}
+    settings.llm.max_cacheable_temperature = 0.7
+    for _ in range(2):
+        reply = ask(claude, "Write me a poem", **hot)
+        assert not cache_info(reply).stored  # type: ignore[union-attr]
+        assert "temperature" in cache_info(reply).note  # type: ignore[union-attr]
+    tools = [{"name": "order_status", "description": "d", "input_schema": {"type": "object"}}]
+    forced = {"tools": tools, "tool_choice": {"type": "any"}}
+    for _ in range(2):
+        reply = ask(claude, "Where is order 42?", **forced)
+        assert reply.stop_reason == "tool_use" and not cache_info(reply).stored  # type: ignore[union-attr]
+    assert server.requests[MESSAGES] == 4
+    settings.llm.cache_tool_use = True
+    ask(claude, "Where is order 42?", **forced)
+    assert cache_info(ask(claude, "Where is order 42?", **forced)).hit  # type: ignore[union-attr]
+    assert server.requests[MESSAGES] == 5
+
+
+def test_streaming_passes_through_uncached(claude: CachedAnthropic, server: ProviderServer) -> None:
+    for _ in range(2):
+        stream = ask(claude, "Stream the policy", stream=True)
+        events = [event.type for event in stream]
+        assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert server.requests[MESSAGES] == 2
+    assert claude.cache.count("acme", "support") == 0
+
+
+def test_prompt_cache_read_cost_by_hand(claude: CachedAnthropic) -> None:
+    ask(claude, "First question here?")
+    second = ask(claude, "Second question?")  # new key, same system prompt
+    info = cache_info(second)
+    assert info is not None and info.layer == "provider"
+    usage = info.usage
+    assert usage.cache_read_tokens == S_TOKENS and usage.cache_write_tokens == 0
+    assert usage.input_tokens == 4  # "Second question?" is 16 chars
+    # Sonnet 4.5: 4 * $3 + S * $0.30 + output * $15, per million tokens.
+    cost = (4 * 3 + S_TOKENS * 0.3 + usage.output_tokens * 15) / 1e6
+    assert info.cost.cost_usd == pytest.approx(cost)
+    assert info.cost.saved_usd == pytest.approx(S_TOKENS * 2.7 / 1e6)
+
+
+def test_openai_hit_and_tenant_isolation(gpt: CachedOpenAI, server: ProviderServer) -> None:
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Price of X?"}]
+    first = gpt.chat.completions.create(model="gpt-4o-mini", messages=messages, tenant="t1")
+    assert isinstance(first, ChatCompletion)
+    assert server.received[0][1]["prompt_cache_key"].startswith("ac-")
+    hit = gpt.chat.completions.create(model="gpt-4o-mini", messages=messages, tenant="t1")
+    assert isinstance(hit, ChatCompletion) and cache_info(hit).hit  # type: ignore[union-attr]
+    assert hit.choices[0].message.content == first.choices[0].message.content
+    other = gpt.chat.completions.create(model="gpt-4o-mini", messages=messages, tenant="t2")
+    assert cache_info(other).layer == "provider"  # type: ignore[union-attr]
+    # The second provider call reads the first one's prefix from OpenAI's prompt cache.
+    assert cache_info(other).usage.cache_read_tokens >= 1024  # type: ignore[union-attr]
+    assert server.requests[CHAT] == 2
+    assert gpt.models is gpt.client.models  # everything else is the SDK client
+
+
+@pytest.fixture
+async def async_clients(
+    server: ProviderServer, settings: AgentCacheSettings
+) -> AsyncIterator[tuple[AsyncCachedAnthropic, AsyncCachedOpenAI]]:
+    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(32))
+    a_sdk = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0)
+    o_sdk = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
+    claude = AsyncCachedAnthropic(a_sdk, settings=settings, cache=cache)
+    gpt = AsyncCachedOpenAI(o_sdk, settings=settings, cache=cache, ledger=claude.ledger)
+    yield claude, gpt
+    await cache.aclose()
+    await a_sdk.close()
+    await o_sdk.close()
+
+
+async def test_async_clients_hit_without_http(
+    async_clients: tuple[AsyncCachedAnthropic, AsyncCachedOpenAI], server: ProviderServer
+) -> None:
+    claude, gpt = async_clients
+    kwargs: dict[str, Any] = {
+        "model": SONNET,
+        "max_tokens": 100,
+        "system": SYSTEM,
+        "messages": [{"role": "user", "content": "Async refund?"}],
+    }
+    first = await claude.messages.create(**kwargs)
+    second = await claude.messages.create(**kwargs)
+    assert isinstance(second, Message) and cache_info(second).hit  # type: ignore[union-attr]
+    assert second.content[0].text == first.content[0].text
+    chat = [{"role": "user", "content": "Async refund?"}]
+    o1 = await gpt.chat.completions.create(model="gpt-4o", messages=chat)
+    o2 = await gpt.chat.completions.create(model="gpt-4o", messages=chat)
+    assert cache_info(o1).layer == "provider" and cache_info(o2).hit  # type: ignore[union-attr]
+    assert server.requests == {MESSAGES: 1, CHAT: 1}
+    server.fail_next(1, 503, path=CHAT)
+    with pytest.raises(openai.InternalServerError):
+        await gpt.chat.completions.create(model="gpt-4o", messages=chat, cache="refresh")
+    assert len(claude.ledger.records) == 4  # the failed call leaves no record
+
+
+def test_session_table(claude: CachedAnthropic, settings: AgentCacheSettings) -> None:
+    ask(claude, "What is the refund window?")
+    ask(claude, "Do you price match?")
+    ask(claude, "What is the refund window?")
+    totals = claude.ledger.totals()
+    assert totals["calls"] == 3 and totals["hits"] == 1
+    assert totals["saved_usd"] == pytest.approx(
+        sum(r.cost.saved_usd for r in claude.ledger.records)
+    )
+    out = io.StringIO()
+    print_session_table(claude.ledger.records, file=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 + 3 + 2
+    assert "exact" in lines[4] and "provider" in lines[2]
+    assert lines[-1].rstrip().endswith("total") and "1/3 hit" in lines[-1]
+
+
+def test_shared_cache_object_is_not_closed(
+    settings: AgentCacheSettings, server: ProviderServer
+) -> None:
+    cache = SemanticCache(settings, vectorizer=HashingVectorizer(32))
+    sdk = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0)
+    client = CachedAnthropic(sdk, settings=settings, cache=cache)
+    ask(client, "Anything?")
+    client.close()
+    assert cache.count() == 1  # still usable: the caller owns it
+    cache.close()
+    sdk.close()
