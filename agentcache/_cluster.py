@@ -9,6 +9,12 @@ owns (its *anchor*). A tenant's keys all share one slot, so a lookup goes to
 the primary owning that slot and searches that primary's index, which holds
 all of the tenant's entries.
 
+RediSearch in cluster mode does not load documents from the keyspace: an
+``FT.SEARCH`` there returns each hit's id and computed values (the vector
+distance) but nil for stored fields. So a query that asks for stored fields is
+sent with only the distance in ``RETURN``, and the fields are read from the
+hits' hashes in one pipelined round trip to the same node.
+
 When slots move, the cluster moves the keys and the destination's index picks
 them up. If a node's anchor slot moves away, its index can no longer be
 named there: the next lookup gets ``MOVED`` or ``no such index``, and a new
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
@@ -101,6 +108,45 @@ def create_index_args(schema: IndexSchema) -> list[Any]:
     fields = schema.redis_fields
     args += ["SCHEMA", *chain.from_iterable(field.redis_args() for field in fields)]
     return args
+
+
+_DISTANCE_ALIAS = re.compile(r"\bAS\s+(\w+)\s*\]|\$YIELD_DISTANCE_AS:\s*(\w+)")
+
+
+def split_return(command: list[Any]) -> tuple[list[Any], list[str]]:
+    """``command`` returning only computed values, and the stored fields to read separately.
+
+    RediSearch on an OSS cluster node returns nil for stored fields (see the
+    module docstring); the vector distance alias is the one value it computes.
+    """
+    try:
+        at = command.index("RETURN")
+    except ValueError:
+        return command, []
+    count = int(command[at + 1])
+    fields = [str(field) for field in command[at + 2 : at + 2 + count]]
+    match = _DISTANCE_ALIAS.search(str(command[2]))
+    alias = (match.group(1) or match.group(2)) if match else None
+    stored = [field for field in fields if field != alias]
+    if not stored:
+        return command, []
+    keep: list[Any] = ["RETURN", 1, alias] if alias in fields else ["NOCONTENT"]
+    return [*command[:at], *keep, *command[at + 2 + count :]], stored
+
+
+def with_fields(reply: Any, fields: list[str], values: list[list[Any]]) -> list[Any]:
+    """A RESP2-shaped reply: each hit's ``fields`` (read from its hash) plus its computed values."""
+    total, rows = _rows(reply)
+    out: list[Any] = [total]
+    for (key, computed), row in zip(rows, values, strict=True):
+        flat: list[Any] = []
+        for name, value in zip(fields, row, strict=True):
+            if value is not None:
+                flat += [name, value]
+        for name, value in computed.items():
+            flat += [name, value]
+        out += [key, flat]
+    return out
 
 
 def merge_search_replies(replies: Iterable[Any]) -> list[Any]:
@@ -296,6 +342,17 @@ class ClusterSearch:
         return primaries
 
     def _on_node(self, command: list[Any], node: ClusterNode) -> Any:
+        wire, stored = split_return(command)
+        reply = self._search_node(wire, node)
+        if not stored:
+            return reply
+        keys = [key for key, _ in _rows(reply)[1]]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, stored)
+        return with_fields(reply, stored, pipe.execute() if keys else [])
+
+    def _search_node(self, command: list[Any], node: ClusterNode) -> Any:
         name = self.index_on(node)
         try:
             return self.client.execute_command(
@@ -378,6 +435,17 @@ class AsyncClusterSearch:
         return node
 
     async def _on_node(self, command: list[Any], node: AsyncClusterNode) -> Any:
+        wire, stored = split_return(command)
+        reply = await self._search_node(wire, node)
+        if not stored:
+            return reply
+        keys = [key for key, _ in _rows(reply)[1]]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, stored)
+        return with_fields(reply, stored, await pipe.execute() if keys else [])
+
+    async def _search_node(self, command: list[Any], node: AsyncClusterNode) -> Any:
         name = await self.index_on(node)
         try:
             return await self.client.execute_command(
