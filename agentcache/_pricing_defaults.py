@@ -1,7 +1,9 @@
 """Default model prices, USD per million tokens.
 
 Sources: anthropic.com/pricing and openai.com/api/pricing as published in
-2025 (read 2025-11). Prices change: override them with
+2025 (read 2025-11); the Anthropic cache multipliers and the Haiku 3 / Sonnet 3.7
+rows are from the pricing table in docs.claude.com/en/docs/build-with-claude/prompt-caching.
+Prices change: override them with
 ``AGENTCACHE_PRICING__FILE`` (a JSON object of model -> prices) or
 ``AgentCacheSettings(pricing={"models": {...}})``.
 """
@@ -49,7 +51,12 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
     "claude-sonnet-4-5": _anthropic(3.0, 15.0),
     "claude-sonnet-4": _anthropic(3.0, 15.0),
     "claude-haiku-4-5": _anthropic(1.0, 5.0),
+    "claude-3-7-sonnet": _anthropic(3.0, 15.0),
     "claude-3-5-haiku": _anthropic(0.8, 4.0),
+    # Haiku 3's published cache prices are rounded, not the exact multiples.
+    "claude-3-haiku": ModelPrice(
+        input=0.25, output=1.25, cache_read=0.03, cache_write_5m=0.30, cache_write_1h=0.50
+    ),
     "gpt-5": _openai(1.25, 0.125, 10.0),
     "gpt-5-mini": _openai(0.25, 0.025, 2.0),
     "gpt-4.1": _openai(2.0, 0.5, 8.0),

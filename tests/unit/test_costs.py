@@ -172,3 +172,15 @@ def test_bad_price_file_is_a_configuration_error(tmp_path: Path, content: str) -
     path.write_text(content)
     with pytest.raises(ConfigurationError, match=r"bad\.json"):
         PriceTable.from_settings(AgentCacheSettings(pricing={"file": str(path)}))
+
+
+def test_default_prices_match_the_published_table(prices: PriceTable) -> None:
+    # docs.claude.com prompt-caching pricing table (read 2025-11).
+    haiku3 = prices.lookup("claude-3-haiku-20240307")
+    assert haiku3 is not None
+    assert (haiku3.cache_write_5m, haiku3.cache_write_1h, haiku3.cache_read) == (0.30, 0.50, 0.03)
+    sonnet37 = prices.lookup("claude-3-7-sonnet-20250219")
+    assert sonnet37 is not None and (sonnet37.cache_write_5m, sonnet37.cache_read) == (3.75, 0.3)
+    # A dated Haiku 3.5 id must not fall back to the Haiku 3 row.
+    haiku35 = prices.lookup("claude-3-5-haiku-20241022")
+    assert haiku35 is not None and haiku35.input == 0.8
