@@ -1,0 +1,313 @@
+"""Index migrations, the Redis side: the lock, copying entries, counting and sampling."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from agentcache._migrate_plan import (
+    COPY_SCRIPT,
+    LOCK_REFRESH_SCRIPT,
+    LOCK_RELEASE_SCRIPT,
+    VECTOR_FIELD,
+    Transform,
+    Version,
+    decode,
+    info_dict,
+    target_key,
+)
+from agentcache._redis import SyncClient
+from agentcache._semantic_core import DISTANCE_ALIAS, search_rows
+from agentcache.exceptions import MigrationError, MigrationLockedError
+from agentcache.vectorizers import Vectorizer
+
+Tick = Callable[[int], None]
+
+
+def _dtype(datatype: str) -> type[np.floating[Any]]:
+    return np.float16 if datatype == "float16" else np.float32
+
+
+class MigrationLock:
+    """A Redis key holding a random token with a TTL; refreshed while the holder works.
+
+    A crashed holder's lock expires after ``ttl`` seconds, so an interrupted
+    migration can be resumed by the next ``apply``.
+    """
+
+    def __init__(self, client: SyncClient, key: str, ttl: float = 30.0) -> None:
+        self.client = client
+        self.key = key
+        self.ttl_ms = max(1000, int(ttl * 1000))
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        self._refreshed = 0.0
+        self._refresh = client.register_script(LOCK_REFRESH_SCRIPT)
+        self._release = client.register_script(LOCK_RELEASE_SCRIPT)
+
+    def holder(self) -> str | None:
+        raw = self.client.get(self.key)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def acquire(self) -> None:
+        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            raise MigrationLockedError(
+                f"another migration holds {self.key} ({self.holder()}); it expires "
+                f"{self.ttl_ms // 1000}s after its holder stops refreshing it"
+            )
+        self._refreshed = time.monotonic()
+
+    def refresh(self) -> None:
+        """Extend the lock (at most every third of its TTL); raise if it was lost."""
+        now = time.monotonic()
+        if (now - self._refreshed) * 3000 < self.ttl_ms:
+            return
+        if not self._refresh(keys=[self.key], args=[self.token, self.ttl_ms]):
+            raise MigrationLockedError(f"lost the migration lock {self.key}; stopping")
+        self._refreshed = now
+
+    def release(self) -> None:
+        self._release(keys=[self.key], args=[self.token])
+
+    def __enter__(self) -> MigrationLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class EntryCopier:
+    """Copies entries from one version's prefix to another's, transforming the vectors."""
+
+    def __init__(
+        self,
+        client: SyncClient,
+        source: Version,
+        target: Version,
+        transform: Transform,
+        vectorizer: Vectorizer | None,
+        batch_size: int,
+    ) -> None:
+        if transform == "reembed" and vectorizer is None:
+            raise MigrationError("re-embedding needs a vectorizer for the target model")
+        if transform == "reembed" and vectorizer is not None and vectorizer.dims != target.dims:
+            raise MigrationError(
+                f"vectorizer {vectorizer.model} gives {vectorizer.dims} dims, "
+                f"the target index wants {target.dims}"
+            )
+        self.client = client
+        self.source = source
+        self.target = target
+        self.transform = transform
+        self.vectorizer = vectorizer
+        self.batch_size = batch_size
+        self._copy = client.register_script(COPY_SCRIPT)
+
+    def _vectors(self, rows: Sequence[dict[bytes, bytes]]) -> list[bytes]:
+        out_type = _dtype(self.target.datatype)
+        if self.transform == "reembed":
+            assert self.vectorizer is not None
+            prompts = [row.get(b"prompt", b"").decode("utf-8", "replace") for row in rows]
+            vectors = self.vectorizer.embed_many(prompts)
+            return [np.asarray(v, dtype=out_type).tobytes() for v in vectors]
+        in_type = _dtype(self.source.datatype)
+        return [
+            np.frombuffer(row[VECTOR_FIELD.encode()], dtype=in_type).astype(out_type).tobytes()
+            for row in rows
+        ]
+
+    def copy_keys(self, keys: Sequence[str]) -> int:
+        """Copy these source entries (gone or malformed ones are skipped); return how many."""
+        if not keys:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+            pipe.pttl(key)
+            pipe.hget(target_key(key, self.source, self.target), "inserted_at")
+        replies = pipe.execute()
+        rows: list[tuple[str, dict[bytes, bytes], int]] = []
+        needed = b"prompt" if self.transform == "reembed" else VECTOR_FIELD.encode()
+        for i, key in enumerate(keys):
+            row, pttl, copied_at = replies[3 * i], int(replies[3 * i + 1]), replies[3 * i + 2]
+            if not row or needed not in row:
+                continue  # gone meanwhile
+            if copied_at is not None and float(copied_at) >= float(row.get(b"inserted_at", 0)):
+                continue  # this store was copied already: do not embed it again
+            rows.append((key, row, pttl))
+        if not rows:
+            return 0
+        blobs = self._vectors([row for _, row, _ in rows])
+        pipe = self.client.pipeline(transaction=False)
+        for (key, row, pttl), blob in zip(rows, blobs, strict=True):
+            fields: list[Any] = []
+            row[VECTOR_FIELD.encode()] = blob
+            for name, value in row.items():
+                fields += [name, value]
+            dest = target_key(key, self.source, self.target)
+            stored_at = row.get(b"inserted_at", b"0")
+            self._copy(keys=[dest], args=[stored_at, pttl, *fields], client=pipe)
+        return sum(int(n) for n in pipe.execute())
+
+    def backfill(self, cursor: int, tick: Callable[[int, int], None]) -> int:
+        """Copy every source entry, SCAN page by page from ``cursor``.
+
+        ``tick(next_cursor, copied)`` runs after each page (the checkpoint);
+        SCAN cursors are stateless, so a later run resumes from the saved one.
+        """
+        total = 0
+        match = f"{self.source.entry_prefix}*"
+        while True:
+            cursor, keys = self.client.scan(cursor=cursor, match=match, count=self.batch_size)
+            names = [k.decode() if isinstance(k, bytes) else k for k in keys]
+            copied = self.copy_keys(names)
+            total += copied
+            tick(int(cursor), copied)
+            if int(cursor) == 0:
+                return total
+
+    def catch_up(self, since: float, tick: Tick) -> int:
+        """Copy entries stored at or after ``since`` (the index's ``inserted_at``)."""
+        total, offset = 0, 0
+        while True:
+            reply = self.client.execute_command(
+                "FT.SEARCH", self.source.physical, f"@inserted_at:[{since:.6f} +inf]",
+                "NOCONTENT", "LIMIT", offset, self.batch_size, "DIALECT", 2,
+            )  # fmt: skip
+            keys = [key for key, _ in search_rows(reply)[1]]
+            copied = self.copy_keys(keys)
+            total += copied
+            tick(copied)
+            if len(keys) < self.batch_size:
+                return total
+            offset += len(keys)
+
+    def reconcile(self, tick: Tick) -> int:
+        """Delete target entries whose source entry is gone (invalidated or evicted meanwhile)."""
+        removed, cursor = 0, 0
+        match = f"{self.target.entry_prefix}*"
+        while True:
+            cursor, keys = self.client.scan(cursor=cursor, match=match, count=self.batch_size)
+            names = [k.decode() if isinstance(k, bytes) else k for k in keys]
+            if names:
+                sources = [
+                    self.source.entry_prefix + n[len(self.target.entry_prefix) :] for n in names
+                ]
+                pipe = self.client.pipeline(transaction=False)
+                for key in sources:
+                    pipe.exists(key)
+                gone = [n for n, alive in zip(names, pipe.execute(), strict=True) if not alive]
+                if gone:
+                    removed += int(self.client.unlink(*gone))
+                tick(len(gone))
+            if int(cursor) == 0:
+                return removed
+
+
+def index_info(client: SyncClient, name: str) -> dict[str, Any]:
+    return info_dict(client.execute_command("FT.INFO", name))
+
+
+def wait_indexed(
+    client: SyncClient, physical: str, tick: Callable[[float], None], timeout: float = 3600.0
+) -> None:
+    """Block until RediSearch has indexed every existing key of ``physical``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = index_info(client, physical)
+        percent = float(info.get("percent_indexed", 1) or 0)
+        if int(info.get("indexing", 0) or 0) == 0 and percent >= 1.0:
+            return
+        if time.monotonic() > deadline:
+            raise MigrationError(f"index {physical} still indexing after {timeout:.0f}s")
+        tick(percent)
+        time.sleep(0.05)
+
+
+def tenant_counts(client: SyncClient, physical: str) -> dict[str, int]:
+    """Entries per tenant (TAG digest) in one index."""
+    reply = client.execute_command(
+        "FT.AGGREGATE", physical, "*", "LOAD", 1, "@tenant",
+        "GROUPBY", 1, "@tenant", "REDUCE", "COUNT", 0, "AS", "n", "DIALECT", 2,
+    )  # fmt: skip
+    rows: list[dict[str, str]] = []
+    if isinstance(reply, dict):
+        results = reply.get(b"results", reply.get("results")) or []
+        rows = [decode(r.get(b"extra_attributes", r.get("extra_attributes", {}))) for r in results]
+    else:
+        for row in reply[1:]:
+            rows.append(decode(dict(zip(row[::2], row[1::2], strict=True))))
+    return {row.get("tenant", ""): int(row.get("n", 0)) for row in rows}
+
+
+def sample_keys(client: SyncClient, prefix: str, n: int, seed: int = 0) -> list[str]:
+    """Up to ``n`` entry keys under ``prefix``, chosen from the first SCAN pages."""
+    seen: list[str] = []
+    cursor = 0
+    while len(seen) < n * 5:
+        cursor, keys = client.scan(cursor=cursor, match=f"{prefix}*", count=1000)
+        seen += [k.decode() if isinstance(k, bytes) else k for k in keys]
+        if int(cursor) == 0:
+            break
+    return random.Random(seed).sample(seen, min(n, len(seen)))
+
+
+def _knn_ids(client: SyncClient, version: Version, key: str, k: int) -> list[str] | None:
+    row = decode_fields(client.hmget(key, ["tenant", "agent", "model"]))
+    blob = client.hget(key, VECTOR_FIELD)
+    if row is None or blob is None:
+        return None  # expired or deleted while verifying
+    tenant, agent, model = row
+    query = (
+        f"(@tenant:{{{tenant}}} @agent:{{{agent}}} @model:{{{model}}})"
+        f"=>[KNN {k} @{VECTOR_FIELD} $B AS {DISTANCE_ALIAS}]"
+    )
+    reply = client.execute_command(
+        "FT.SEARCH", version.physical, query, "PARAMS", 2, "B", blob,
+        "SORTBY", DISTANCE_ALIAS, "ASC", "NOCONTENT", "LIMIT", 0, k, "DIALECT", 2,
+    )  # fmt: skip
+    return [found[len(version.entry_prefix) :] for found, _ in search_rows(reply)[1]]
+
+
+def decode_fields(values: Sequence[Any]) -> list[str] | None:
+    if any(v is None for v in values):
+        return None
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def verify_samples(
+    client: SyncClient, source: Version, target: Version, keys: Sequence[str], k: int = 5
+) -> list[str]:
+    """Query both versions with each sample entry's own vector; return the failures.
+
+    A sample passes when each version returns that very entry among its top
+    ``k`` for the entry's tenant/agent/model.
+    """
+    failures = []
+    for key in keys:
+        rest = key[len(source.entry_prefix) :]
+        before = _knn_ids(client, source, key, k)
+        after = _knn_ids(client, target, target.entry_prefix + rest, k)
+        if before is None:
+            continue
+        if after is None or rest not in after:
+            failures.append(f"{rest}: source top-{k} {before[:1]}, target top-{k} {after}")
+    return failures
+
+
+def delete_prefix(client: SyncClient, prefix: str, batch: int = 1000) -> int:
+    """UNLINK every key under ``prefix`` (a dropped version's entries)."""
+    removed, cursor = 0, 0
+    while True:
+        cursor, keys = client.scan(cursor=cursor, match=f"{prefix}*", count=batch)
+        if keys:
+            removed += int(client.unlink(*keys))
+        if int(cursor) == 0:
+            return removed

@@ -1,0 +1,255 @@
+"""Index migrations without I/O: what a version is, what changed, which strategy applies.
+
+A *version* is one physical RediSearch index (``{alias}:v{N}``) over one entry
+key prefix. The metadata hash ``{prefix}:meta:{index_name}`` names the active
+version (``physical``, ``entry_prefix``, ``version``, ``dims``, ``datatype``,
+``model``), the retained one (the same fields prefixed ``previous_``) and, while
+a copy migration runs, the target (``pending`` and ``pending_transform``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from redisvl.schema import IndexSchema
+
+VECTOR_FIELD = "embedding"
+Strategy = Literal["none", "in_place", "copy"]
+Transform = Literal["none", "datatype", "reembed"]
+# Vector attributes that shape the stored vectors: changing them needs a copy.
+_VECTOR_SHAPE = ("dims", "datatype")
+VERSION_FIELDS = ("physical", "entry_prefix", "version", "dims", "datatype", "model")
+
+FieldSpecs = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One physical index and the entries it covers."""
+
+    physical: str
+    entry_prefix: str
+    version: int
+    dims: int
+    datatype: str
+    model: str = ""
+
+    def as_meta(self, prefix: str = "") -> dict[str, str]:
+        return {
+            f"{prefix}physical": self.physical,
+            f"{prefix}entry_prefix": self.entry_prefix,
+            f"{prefix}version": str(self.version),
+            f"{prefix}dims": str(self.dims),
+            f"{prefix}datatype": self.datatype,
+            f"{prefix}model": self.model,
+        }
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """What ``apply`` would do: the strategy, the transform and the changes behind them."""
+
+    source: Version
+    target: Version
+    strategy: Strategy
+    transform: Transform
+    changes: tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        lines = [
+            f"live index   {self.source.physical} over {self.source.entry_prefix}* "
+            f"({self.source.dims} dims, {self.source.datatype}, model {self.source.model or '?'})",
+        ]
+        if self.strategy == "none":
+            lines.append("no changes: the live index matches the schema")
+            return "\n".join(lines)
+        lines.append(
+            f"target index {self.target.physical} over {self.target.entry_prefix}* "
+            f"({self.target.dims} dims, {self.target.datatype}, model {self.target.model or '?'})"
+        )
+        lines.extend(f"  - {change}" for change in self.changes)
+        if self.strategy == "in_place":
+            lines.append(
+                "strategy     re-index in place: a new index over the same keys, "
+                "built in the background, then the alias is swapped"
+            )
+        else:
+            how = "re-embed each prompt" if self.transform == "reembed" else "convert each vector"
+            lines.append(
+                f"strategy     copy with transform ({how}) into the new prefix, catch-up pass "
+                "for writes made meanwhile, verify, then swap the alias"
+            )
+        return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(getattr(value, "value", value))
+
+
+def decode(mapping: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in mapping.items()}
+
+
+def version_from_meta(meta: Mapping[str, str], prefix: str = "") -> Version | None:
+    if not meta.get(f"{prefix}physical"):
+        return None
+    return Version(
+        physical=meta[f"{prefix}physical"],
+        entry_prefix=meta[f"{prefix}entry_prefix"],
+        version=int(meta[f"{prefix}version"]),
+        dims=int(meta[f"{prefix}dims"]),
+        datatype=meta[f"{prefix}datatype"],
+        model=meta.get(f"{prefix}model", ""),
+    )
+
+
+def info_dict(reply: Any) -> dict[str, Any]:
+    """FT.INFO reply (RESP2 flat list or RESP3 map) as a dict with text keys."""
+    if isinstance(reply, dict):
+        return {_text(k): v for k, v in reply.items()}
+    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+
+
+def fields_from_info(info: Mapping[str, Any]) -> FieldSpecs:
+    """The live index's fields, normalised like ``fields_from_schema``."""
+    specs: FieldSpecs = {}
+    for raw in info.get("attributes", []):
+        attrs = info_dict(raw)
+        name = _text(attrs["attribute"])
+        kind = _text(attrs["type"]).lower()
+        flags = {_text(f).upper() for f in attrs.get("flags", [])}
+        spec = {"type": kind}
+        if kind == "vector":
+            spec.update(
+                algorithm=_text(attrs.get("algorithm", "")).lower(),
+                datatype=_text(attrs.get("data_type", "")).lower(),
+                dims=_text(attrs.get("dim", "")),
+                distance_metric=_text(attrs.get("distance_metric", "")).lower(),
+            )
+            if spec["algorithm"] == "hnsw":
+                spec.update(
+                    m=_text(attrs.get("M", "")),
+                    ef_construction=_text(attrs.get("ef_construction", "")),
+                )
+        else:
+            spec["sortable"] = str("SORTABLE" in flags).lower()
+            if kind == "tag":
+                spec["separator"] = _text(attrs.get("SEPARATOR", ","))
+        specs[name] = spec
+    return specs
+
+
+def fields_from_schema(schema: IndexSchema) -> FieldSpecs:
+    """The fields a YAML schema (completed from settings) asks for."""
+    specs: FieldSpecs = {}
+    for name, fld in schema.fields.items():
+        kind = _text(fld.type).lower()
+        attrs = fld.attrs
+        spec = {"type": kind}
+        if kind == "vector":
+            spec.update(
+                algorithm=_text(attrs.algorithm).lower(),
+                datatype=_text(attrs.datatype).lower(),
+                dims=str(attrs.dims),
+                distance_metric=_text(attrs.distance_metric).lower(),
+            )
+            if spec["algorithm"] == "hnsw":
+                spec.update(m=str(attrs.m), ef_construction=str(attrs.ef_construction))
+        else:
+            spec["sortable"] = str(bool(getattr(attrs, "sortable", False))).lower()
+            if kind == "tag":
+                spec["separator"] = _text(getattr(attrs, "separator", ","))
+        specs[name] = spec
+    return specs
+
+
+def diff_fields(live: FieldSpecs, wanted: FieldSpecs) -> tuple[list[str], list[str]]:
+    """(changes that need a copy, changes an in-place re-index can make), as text."""
+    copy: list[str] = []
+    in_place: list[str] = []
+    for name in sorted(wanted.keys() - live.keys()):
+        in_place.append(f"add {wanted[name]['type']} field '{name}'")
+    for name in sorted(live.keys() - wanted.keys()):
+        in_place.append(f"remove {live[name]['type']} field '{name}'")
+    for name in sorted(live.keys() & wanted.keys()):
+        old, new = live[name], wanted[name]
+        for key in sorted(old.keys() | new.keys()):
+            if old.get(key) == new.get(key):
+                continue
+            text = f"field '{name}': {key} {old.get(key)} -> {new.get(key)}"
+            # dims/datatype shape the stored vectors; everything else only the index
+            (copy if name == VECTOR_FIELD and key in _VECTOR_SHAPE else in_place).append(text)
+    return copy, in_place
+
+
+def make_plan(
+    source: Version,
+    live: FieldSpecs,
+    wanted: FieldSpecs,
+    *,
+    alias: str,
+    key_prefix: str,
+    next_version: int,
+    target_model: str,
+    force_reembed: bool = False,
+) -> MigrationPlan:
+    """Compare the live index with the wanted one and choose a strategy."""
+    copy_changes, in_place_changes = diff_fields(live, wanted)
+    vector = wanted[VECTOR_FIELD]
+    dims, datatype = int(vector["dims"]), vector["datatype"]
+    model_changed = bool(source.model and target_model) and source.model != target_model
+    if model_changed:
+        copy_changes.append(f"embedding model {source.model} -> {target_model}")
+    if force_reembed and not model_changed:
+        copy_changes.append(f"re-embed every prompt with {target_model}")
+    transform: Transform = "none"
+    if dims != source.dims or model_changed or force_reembed:
+        transform = "reembed"
+    elif datatype != source.datatype:
+        transform = "datatype"
+    changes = tuple(copy_changes + in_place_changes)
+    strategy: Strategy = "copy" if transform != "none" else "in_place" if changes else "none"
+    target = Version(
+        physical=f"{alias}:v{next_version}" if strategy != "none" else source.physical,
+        entry_prefix=f"{key_prefix}:sem{next_version}:"
+        if strategy == "copy"
+        else source.entry_prefix,
+        version=next_version if strategy != "none" else source.version,
+        dims=dims,
+        datatype=datatype,
+        model=target_model or source.model,
+    )
+    return MigrationPlan(source, target, strategy, transform, changes)
+
+
+def target_key(source_key: str, source: Version, target: Version) -> str:
+    """The key an entry gets under the target prefix (same tenant tag and entry id)."""
+    return target.entry_prefix + source_key[len(source.entry_prefix) :]
+
+
+# Copy one entry unless the target already holds this store of it or a newer
+# one (a write made through the new version must never be clobbered by a
+# catch-up, and a catch-up pass must not count what an earlier one copied).
+COPY_SCRIPT = """
+local current = redis.call('HGET', KEYS[1], 'inserted_at')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local pttl = tonumber(ARGV[2])
+if pttl > 0 then redis.call('PEXPIRE', KEYS[1], pttl) end
+return 1
+"""
+
+# The migration lock: refreshed and released only by its holder.
+LOCK_REFRESH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+LOCK_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
