@@ -5,6 +5,12 @@ from __future__ import annotations
 from agentcache._policy import Candidate, Decision, DecisionPolicy, ThresholdPolicy
 from agentcache._semantic_core import CacheHit, CacheStats
 from agentcache._server import EmbeddedRedis
+from agentcache.embeddings import (
+    AsyncEmbeddingCache,
+    CachedVectorizer,
+    EmbeddingCache,
+    EmbeddingCacheInfo,
+)
 from agentcache.exceptions import (
     AgentCacheError,
     CacheUnavailableError,
@@ -20,6 +26,14 @@ from agentcache.exceptions import (
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
+from agentcache.tools import (
+    AsyncCachedTool,
+    AsyncToolCache,
+    CachedTool,
+    ToolCache,
+    ToolCacheInfo,
+    cached_tool,
+)
 from agentcache.vectorizers import (
     CallableVectorizer,
     LocalVectorizer,
@@ -32,10 +46,15 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentCacheError",
     "AgentCacheSettings",
+    "AsyncCachedTool",
+    "AsyncEmbeddingCache",
     "AsyncSemanticCache",
+    "AsyncToolCache",
     "CacheHit",
     "CacheStats",
     "CacheUnavailableError",
+    "CachedTool",
+    "CachedVectorizer",
     "CallableVectorizer",
     "Candidate",
     "ConfigurationError",
@@ -43,6 +62,8 @@ __all__ = [
     "DecisionPolicy",
     "EmbeddedRedis",
     "EmbeddedServerError",
+    "EmbeddingCache",
+    "EmbeddingCacheInfo",
     "InvalidInputError",
     "LocalVectorizer",
     "MigrationError",
@@ -53,7 +74,10 @@ __all__ = [
     "SemanticCache",
     "SerializationError",
     "ThresholdPolicy",
+    "ToolCache",
+    "ToolCacheInfo",
     "UnkeyableArgumentError",
     "Vectorizer",
     "__version__",
+    "cached_tool",
 ]
