@@ -5,6 +5,7 @@ from __future__ import annotations
 from agentcache._policy import Candidate, Decision, DecisionPolicy, ThresholdPolicy
 from agentcache._semantic_core import CacheHit, CacheStats
 from agentcache._server import EmbeddedRedis
+from agentcache.costs import CostReport, PriceTable, Usage
 from agentcache.embeddings import (
     AsyncEmbeddingCache,
     CachedVectorizer,
@@ -23,6 +24,16 @@ from agentcache.exceptions import (
     SchemaError,
     SerializationError,
     UnkeyableArgumentError,
+)
+from agentcache.llm import (
+    AsyncCachedAnthropic,
+    AsyncCachedOpenAI,
+    CachedAnthropic,
+    CachedOpenAI,
+    CacheInfo,
+    Ledger,
+    cache_info,
+    print_session_table,
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
@@ -46,18 +57,24 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentCacheError",
     "AgentCacheSettings",
+    "AsyncCachedAnthropic",
+    "AsyncCachedOpenAI",
     "AsyncCachedTool",
     "AsyncEmbeddingCache",
     "AsyncSemanticCache",
     "AsyncToolCache",
     "CacheHit",
+    "CacheInfo",
     "CacheStats",
     "CacheUnavailableError",
+    "CachedAnthropic",
+    "CachedOpenAI",
     "CachedTool",
     "CachedVectorizer",
     "CallableVectorizer",
     "Candidate",
     "ConfigurationError",
+    "CostReport",
     "Decision",
     "DecisionPolicy",
     "EmbeddedRedis",
@@ -65,11 +82,13 @@ __all__ = [
     "EmbeddingCache",
     "EmbeddingCacheInfo",
     "InvalidInputError",
+    "Ledger",
     "LocalVectorizer",
     "MigrationError",
     "MigrationLockedError",
     "MissingModuleError",
     "OpenAIVectorizer",
+    "PriceTable",
     "SchemaError",
     "SemanticCache",
     "SerializationError",
@@ -77,7 +96,10 @@ __all__ = [
     "ToolCache",
     "ToolCacheInfo",
     "UnkeyableArgumentError",
+    "Usage",
     "Vectorizer",
     "__version__",
+    "cache_info",
     "cached_tool",
+    "print_session_table",
 ]
