@@ -339,3 +339,27 @@ def test_interrupted_migration_resumes(
     assert sum(report.counts.values()) == len(entries)
     follow(source)
     assert source.core.state is not None and source.core.state.datatype == "float16"
+
+
+def test_cli_plan_apply_status(
+    settings: AgentCacheSettings,
+    source: SemanticCache,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agentcache._commands.migrate import main
+
+    populate(source, 30)
+    monkeypatch.setenv("AGENTCACHE_REDIS__URL", str(settings.redis.url))
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", settings.redis.key_prefix)
+    monkeypatch.setenv("AGENTCACHE_EMBEDDINGS__DIMS", "32")
+    assert main(["plan", "--hnsw-m", "24"]) == 0
+    assert "re-index in place" in capsys.readouterr().out
+    assert main(["apply", "--hnsw-m", "24", "--dry-run"]) == 0
+    assert "dry run" in capsys.readouterr().out
+    assert main(["apply", "--hnsw-m", "24", "--no-progress"]) == 0
+    assert "swapped" in capsys.readouterr().out
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert ":v2" in out and "30 entries" in out and "lock         free" in out
+    assert main(["rollback", "--dry-run"]) == 0 and "[dry run]" in capsys.readouterr().out

@@ -1,0 +1,87 @@
+"""``agentcache warm FILE --tenant T --agent A``: load question/answer pairs into the cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agentcache.exceptions import AgentCacheError
+from agentcache.semantic import SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.vectorizers import Vectorizer
+from agentcache.warm import warm_cache
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("warm", help="load question/answer pairs (JSONL or CSV)")
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help=".jsonl or .csv with question/answer columns")
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--model", help="the LLM the answers came from (scopes the entries)")
+    parser.add_argument("--ttl", type=int, help="seconds (default: settings')")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--hashing-vectorizer",
+        action="store_true",
+        help="use the deterministic hashing test embedder instead of the settings' model",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _vectorizer(settings: AgentCacheSettings, hashing: bool) -> Vectorizer | None:
+    if hashing:
+        from agentcache.testing.vectors import HashingVectorizer
+
+        return HashingVectorizer(settings.embeddings.dims, model=settings.embeddings.model)
+    try:  # no text is embedded twice across runs when the embedding cache is there
+        from agentcache.embeddings import CachedVectorizer, EmbeddingCache
+        from agentcache.vectorizers import vectorizer_from_settings
+    except ImportError:
+        return None
+    inner = vectorizer_from_settings(settings)
+    return CachedVectorizer(inner, EmbeddingCache(settings))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = AgentCacheSettings()
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc="warm", unit="row", file=sys.stderr)
+
+    def progress(rows: int) -> None:
+        if bar is not None:
+            bar.n = rows
+            bar.refresh()
+
+    try:
+        with SemanticCache(
+            settings, vectorizer=_vectorizer(settings, args.hashing_vectorizer)
+        ) as cache:
+            report = warm_cache(
+                cache, args.file, tenant=args.tenant, agent=args.agent, model=args.model,
+                batch_size=args.batch_size, ttl=args.ttl, progress=progress,
+            )  # fmt: skip
+    except (AgentCacheError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report.describe())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of scripts/warm_cache.py (same arguments as ``agentcache warm``)."""
+    parser = argparse.ArgumentParser(prog="warm_cache.py", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
