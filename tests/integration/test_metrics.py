@@ -1,0 +1,197 @@
+"""Metrics on a real server: Redis-side counters, the stats command, Prometheus, sinks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from prometheus_client import CollectorRegistry, generate_latest
+
+from agentcache import cli
+from agentcache._commands.stats import render, summarize
+from agentcache.metrics import (
+    ERRORS,
+    HITS,
+    MISSES,
+    SHADOW_HITS,
+    STORES,
+    Metrics,
+    PrometheusCollector,
+    RedisCounters,
+    Series,
+    read_counters,
+)
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.vectors import HashingVectorizer
+
+PROMPT = "What is the refund window?"
+
+
+@pytest.fixture
+def cache(settings: AgentCacheSettings) -> Iterator[SemanticCache]:
+    with SemanticCache(settings, vectorizer=HashingVectorizer()) as c:
+        yield c
+        c.drop()
+
+
+def counts(client: redis.Redis, prefix: str, tenant: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for fields in read_counters(client, prefix, tenant).values():
+        for name, value in fields.items():
+            if not name.startswith("lat:"):
+                out[name] = out.get(name, 0) + value
+    return out
+
+
+def test_cache_calls_land_in_redis_per_tenant(
+    cache: SemanticCache, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    cache.store(PROMPT, "30 days", tenant="acme", agent="support")
+    assert cache.check(PROMPT, tenant="acme", agent="support") is not None
+    assert cache.check("Who won the match?", tenant="acme", agent="support") is None
+    assert cache.check(PROMPT, tenant="globex", agent="support") is None
+    assert cache.metrics.flush()
+    assert counts(redis_client, key_prefix, "acme") == {
+        STORES: 1,
+        HITS: 1,
+        "exact_hits": 1,
+        MISSES: 1,
+    }
+    assert counts(redis_client, key_prefix, "globex") == {MISSES: 1}
+    latency = read_counters(redis_client, key_prefix, "acme")
+    fields = latency[Series("semantic", "acme", "support")]
+    assert fields["lat:check:n"] >= 2 and fields["lat:store:n"] == 1
+
+
+def test_counters_add_up_across_processes_and_outlive_them(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    for _ in range(2):  # two "processes", each with its own Metrics, then gone
+        metrics = Metrics(
+            counters=RedisCounters(lambda: redis_client, key_prefix, owns_client=False)
+        )
+        metrics.count("semantic", HITS, "acme", "support", 2)
+        metrics.count("semantic", ERRORS, "acme", "support")
+        metrics.saved("semantic", "acme", "support", tokens=1200, usd=0.0036)
+        metrics.close()
+    assert counts(redis_client, key_prefix, "acme") == pytest.approx(
+        {HITS: 4, ERRORS: 2, "tokens_saved": 2400, "usd_saved": 0.0072}
+    )
+
+
+def test_shadow_mode_counts_would_be_hits_and_serves_misses(
+    settings: AgentCacheSettings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    settings.semantic.shadow_mode = True
+    with SemanticCache(settings, vectorizer=HashingVectorizer()) as cache:
+        cache.store(PROMPT, "30 days", tenant="acme", agent="support")
+        assert cache.check(PROMPT, tenant="acme", agent="support") is None
+        assert cache.check(PROMPT + "?", tenant="acme", agent="support", threshold=0.5) is None
+        cache.metrics.saved("semantic", "acme", "support", tokens=500, usd=0.01, shadow=True)
+        cache.metrics.flush()
+        (row,) = summarize(read_counters(redis_client, key_prefix, "acme"))
+        assert (row.get(SHADOW_HITS), row.get(MISSES), row.get(HITS)) == (2, 2, 0)
+        assert (row.hit_rate, row.would_be_hit_rate) == (0.0, 1.0)
+        assert "shadow mode: 2 would-be hits, 500 tokens / $0.0100" in render([row])
+        cache.drop()
+
+
+def test_stats_command_prints_one_tenant(
+    cache: SemanticCache,
+    settings: AgentCacheSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for tenant in ("acme", "t1 ", "T1"):
+        cache.store(PROMPT, "30 days", tenant=tenant, agent="support")
+        cache.check(PROMPT, tenant=tenant, agent="support")
+    cache.metrics.flush()
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", settings.redis.key_prefix)
+    url = str(settings.redis.url)
+    assert cli.main(["stats", "--url", url, "--tenant", "t1 ", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["rows"]
+    assert (row["tenant"], row["hits"], row["stores"], row["hit_rate"]) == ("t1 ", 1, 1, 1.0)
+    assert cli.main(["stats", "--url", url]) == 0
+    table = capsys.readouterr().out
+    assert "'acme'" in table and "'t1 '" in table and "'T1'" in table
+    assert "100.0%" in table
+
+
+def test_stats_without_a_url_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["stats"]) == 2
+    assert "AGENTCACHE_REDIS__URL" in capsys.readouterr().out
+
+
+def test_prometheus_exposes_counters_and_latency(cache: SemanticCache) -> None:
+    cache.store(PROMPT, "30 days", tenant="acme", agent="support")
+    cache.check(PROMPT, tenant="acme", agent="support")
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(cache.metrics))
+    text = generate_latest(registry).decode()
+    assert 'agentcache_hits_total{agent="support",layer="semantic",tenant="acme"} 1.0' in text
+    assert 'agentcache_stores_total{agent="support",layer="semantic",tenant="acme"} 1.0' in text
+    assert "agentcache_redis_latency_seconds_bucket{" in text
+    assert 'operation="check"' in text
+
+
+def test_prometheus_can_fold_away_tenant_and_agent_labels(cache: SemanticCache) -> None:
+    for tenant in ("a", "b", "c"):
+        cache.check(PROMPT, tenant=tenant, agent=tenant)
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(cache.metrics, tenant_label=False, agent_label=False))
+    text = generate_latest(registry).decode()
+    assert 'agentcache_misses_total{agent="",layer="semantic",tenant=""} 3.0' in text
+
+
+def test_sinks_receive_every_report(settings: AgentCacheSettings) -> None:
+    seen: list[tuple[str, str, float]] = []
+
+    class Sink:
+        def add(self, series: Series, name: str, value: float) -> None:
+            seen.append((series.tenant, name, value))
+
+        def observe(self, series: Series, operation: str, seconds: float) -> None:
+            seen.append((series.tenant, f"latency:{operation}", 1))
+
+    with SemanticCache(
+        settings, vectorizer=HashingVectorizer(), metrics=Metrics(sinks=[Sink()])
+    ) as cache:
+        cache.check(PROMPT, tenant="acme", agent="support")
+        cache.drop()
+    assert ("acme", MISSES, 1) in seen
+    assert ("acme", "latency:check", 1) in seen
+
+
+def test_disabled_metrics_write_nothing(
+    settings: AgentCacheSettings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    settings.metrics.enabled = False
+    with SemanticCache(settings, vectorizer=HashingVectorizer()) as cache:
+        cache.check(PROMPT, tenant="acme", agent="support")
+        assert cache.metrics.snapshot().counters == {}
+        cache.drop()
+    assert read_counters(redis_client, key_prefix) == {}
+
+
+async def test_async_cache_counts_through_a_sync_twin_of_its_client(
+    redis_url: str, key_prefix: str, redis_client: redis.Redis
+) -> None:
+    # No URL in the settings: counters must follow the client the cache was given.
+    settings = AgentCacheSettings(
+        redis={"key_prefix": key_prefix},
+        embeddings={"dims": 32, "model": "test-hash"},
+        semantic={"ttl_seconds": None},
+    )
+    client = aredis.Redis.from_url(redis_url)
+    cache = await AsyncSemanticCache.create(settings, client=client, vectorizer=HashingVectorizer())
+    await cache.store(PROMPT, "30 days", tenant="acme", agent="support")
+    assert await cache.check(PROMPT, tenant="acme", agent="support") is not None
+    await cache.drop()
+    await cache.aclose()
+    await client.aclose()
+    assert counts(redis_client, key_prefix, "acme") == {STORES: 1, HITS: 1, "exact_hits": 1}
