@@ -15,6 +15,14 @@ distance) but nil for stored fields. So a query that asks for stored fields is
 sent with only the distance in ``RETURN``, and the fields are read from the
 hits' hashes in one pipelined round trip to the same node.
 
+A lookup also checks, in the same round trip, that the node still owns the
+tenant's slot (``EXISTS`` on a key of that slot, sent to that node alone). A
+``MOVED`` reply means the client's slot table is stale (the slot was moved):
+the table is re-read and the lookup re-run on the new owner. An ``ASK`` reply
+means the slot is being migrated right now: the lookup also runs on the
+importing node and the two results are merged, so entries already moved are
+still found.
+
 When slots move, the cluster moves the keys and the destination's index picks
 them up. If a node's anchor slot moves away, its index can no longer be
 named there: the next lookup gets ``MOVED`` or ``no such index``, and a new
@@ -37,6 +45,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.crc import key_slot
+from redis.exceptions import AskError, MovedError
 from redisvl.schema import IndexSchema
 
 from agentcache import _keys
@@ -187,6 +196,17 @@ def _rows(reply: Any) -> tuple[int, list[tuple[Any, dict[Any, Any]]]]:
     return int(reply[0]), out
 
 
+def redirect_of(probe: Any) -> tuple[str, str, int] | None:
+    """``("moved"|"ask", host, port)`` from an ownership probe's reply, None if owned."""
+    if isinstance(probe, AskError):  # before MovedError: redis-py derives ASK from it
+        return "ask", probe.host, int(probe.port)
+    if isinstance(probe, MovedError):
+        return "moved", probe.host, int(probe.port)
+    if isinstance(probe, BaseException):
+        raise probe
+    return None
+
+
 def is_missing_index(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _MISSING_INDEX)
@@ -326,16 +346,57 @@ class ClusterSearch:
         self.routing.configure()
         if tenant is None:
             return merge_search_replies(self._on_node(command, node) for node in self._primaries())
-        try:
-            return self._on_node(command, self.client.get_node_from_key(route_key(tenant)))
-        except redis.ResponseError as exc:
-            if not is_missing_index(exc):
-                raise
-        # The anchor moved (MOVED was followed to a node without that index) or
-        # the node lost its index: re-read the slot table and try once more.
-        self.client.nodes_manager.initialize()
-        self.routing.names.clear()
-        return self._on_node(command, self.client.get_node_from_key(route_key(tenant)))
+        key = route_key(tenant)
+        reply: Any = None
+        for _ in range(3):
+            node = self.client.get_node_from_key(key)
+            reply, redirect = self._probed(command, node, key)
+            if redirect is None:
+                return reply
+            kind, host, port = redirect
+            if kind == "moved":  # our slot table is stale: re-read it, go to the owner
+                self.client.nodes_manager.initialize()
+                continue
+            importing = self.client.get_node(host=host, port=port)
+            if importing is None:
+                self.client.nodes_manager.initialize()
+                continue
+            # Mid-migration: some entries are already on the importing node.
+            return merge_search_replies([reply, self._on_node(command, importing)])
+        return reply
+
+    def _probed(
+        self, command: list[Any], node: ClusterNode, key: str
+    ) -> tuple[Any, tuple[str, str, int] | None]:
+        """The search on ``node`` and, in the same round trip, whether it owns ``key``'s slot."""
+        wire, stored = split_return(command)
+        name = self.index_on(node)
+        pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
+        pipe.execute_command(*self.routing.routed(wire, name))
+        pipe.exists(key)
+        reply, probe = pipe.execute(raise_on_error=False)
+        redirect = redirect_of(probe)
+        if isinstance(reply, BaseException):
+            if redirect is not None:
+                return None, redirect
+            if not (is_missing_index(reply) or isinstance(reply, MovedError)):
+                raise reply
+            # The index is gone, or its anchor slot moved away: find or make another.
+            self.client.nodes_manager.initialize()
+            self.routing.names.pop(node.name, None)
+            reply = self._search_node(wire, node)
+        return self._load(reply, stored), redirect
+
+    def _load(self, reply: Any, stored: list[str]) -> Any:
+        if not stored:
+            return reply
+        keys = [key for key, _ in _rows(reply)[1]]
+        if not keys:
+            return with_fields(reply, stored, [])
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, stored)
+        return with_fields(reply, stored, pipe.execute())
 
     def _primaries(self) -> list[ClusterNode]:
         primaries: list[ClusterNode] = self.client.get_primaries()
@@ -343,14 +404,7 @@ class ClusterSearch:
 
     def _on_node(self, command: list[Any], node: ClusterNode) -> Any:
         wire, stored = split_return(command)
-        reply = self._search_node(wire, node)
-        if not stored:
-            return reply
-        keys = [key for key, _ in _rows(reply)[1]]
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, stored)
-        return with_fields(reply, stored, pipe.execute() if keys else [])
+        return self._load(self._search_node(wire, node), stored)
 
     def _search_node(self, command: list[Any], node: ClusterNode) -> Any:
         name = self.index_on(node)
@@ -414,19 +468,30 @@ class AsyncClusterSearch:
         return name
 
     async def search(self, command: list[Any], tenant: str | None) -> Any:
-        """See ``ClusterSearch.search``."""
+        """See ``ClusterSearch.search`` (the ownership probe is a second round trip here)."""
         self.routing.configure()
         if tenant is None:
             replies = [await self._on_node(command, node) for node in self.client.get_primaries()]
             return merge_search_replies(replies)
-        try:
-            return await self._on_node(command, self._tenant_node(tenant))
-        except redis.ResponseError as exc:
-            if not is_missing_index(exc):
-                raise
-        await self.client.nodes_manager.initialize()
-        self.routing.names.clear()
-        return await self._on_node(command, self._tenant_node(tenant))
+        key = route_key(tenant)
+        reply: Any = None
+        for _ in range(3):
+            node = self._tenant_node(tenant)
+            reply = await self._on_node(command, node)
+            try:
+                probe: Any = await node.execute_command("EXISTS", key)
+            except (AskError, MovedError) as exc:
+                probe = exc
+            redirect = redirect_of(probe)
+            if redirect is None:
+                return reply
+            kind, host, port = redirect
+            importing = self.client.get_node(host=host, port=port)
+            if kind == "moved" or importing is None:
+                await self.client.nodes_manager.initialize()
+                continue
+            return merge_search_replies([reply, await self._on_node(command, importing)])
+        return reply
 
     def _tenant_node(self, tenant: str) -> AsyncClusterNode:
         node = self.client.get_node_from_key(route_key(tenant))
@@ -436,7 +501,12 @@ class AsyncClusterSearch:
 
     async def _on_node(self, command: list[Any], node: AsyncClusterNode) -> Any:
         wire, stored = split_return(command)
-        reply = await self._search_node(wire, node)
+        try:
+            reply = await self._search_node(wire, node)
+        except MovedError:  # the index's anchor slot moved away from this node
+            await self.client.nodes_manager.initialize()
+            self.routing.names.pop(node.name, None)
+            reply = await self._search_node(wire, node)
         if not stored:
             return reply
         keys = [key for key, _ in _rows(reply)[1]]
