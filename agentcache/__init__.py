@@ -37,6 +37,7 @@ from agentcache.llm import (
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
+from agentcache.stack import AgentCache, AsyncAgentCache
 from agentcache.tools import (
     AsyncCachedTool,
     AsyncToolCache,
@@ -55,8 +56,10 @@ from agentcache.vectorizers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentCache",
     "AgentCacheError",
     "AgentCacheSettings",
+    "AsyncAgentCache",
     "AsyncCachedAnthropic",
     "AsyncCachedOpenAI",
     "AsyncCachedTool",

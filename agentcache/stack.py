@@ -1,0 +1,134 @@
+"""All four cache layers from one settings object, sharing one Redis client.
+
+This is a composer: it builds each layer and hands one to another (the
+embedding cache becomes the semantic cache's vectorizer), so the layers
+themselves never import each other.
+
+Example::
+
+    caches = AgentCache(AgentCacheSettings())
+    caches.semantic.check("...", tenant="acme", agent="support")
+
+    @cached_tool(caches.tools, ttl=600)
+    def search(query: str) -> list[str]: ...
+
+    claude = caches.anthropic()          # CachedAnthropic on the same semantic cache
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
+from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
+from agentcache.llm import AsyncCachedAnthropic, AsyncCachedOpenAI, CachedAnthropic, CachedOpenAI
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.tools import AsyncToolCache, ToolCache
+from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
+
+
+def _vectorizer(
+    settings: AgentCacheSettings,
+    base: Vectorizer,
+    sync_cache: EmbeddingCache,
+    async_cache: AsyncEmbeddingCache | None = None,
+) -> Vectorizer:
+    if not settings.embeddings.cache_enabled:
+        return base
+    return CachedVectorizer(base, sync_cache, async_cache)
+
+
+class AgentCache:
+    """The semantic, tool and embedding caches (and cached LLM clients) on one client.
+
+    Args:
+        settings: shared settings (default: from the environment).
+        client: a redis-py client to share (not closed by ``close``).
+        vectorizer: the embedding model (default: ``settings.embeddings``); it is
+            wrapped in the embedding cache unless ``embeddings.cache_enabled`` is off.
+    """
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: SyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+    ) -> None:
+        self.settings = settings or AgentCacheSettings()
+        self._owns_client = client is None
+        self.client: SyncClient = client if client is not None else sync_client(self.settings)
+        base = vectorizer or vectorizer_from_settings(self.settings)
+        self.embeddings = EmbeddingCache(
+            self.settings, self.client, model=base.model, dims=base.dims
+        )
+        self.vectorizer = _vectorizer(self.settings, base, self.embeddings)
+        self.semantic = SemanticCache(self.settings, client=self.client, vectorizer=self.vectorizer)
+        self.tools = ToolCache(self.settings, self.client)
+
+    def anthropic(self, client: Any = None, **kwargs: Any) -> CachedAnthropic:
+        """A ``CachedAnthropic`` answering from this semantic cache."""
+        return CachedAnthropic(client, settings=self.settings, cache=self.semantic, **kwargs)
+
+    def openai(self, client: Any = None, **kwargs: Any) -> CachedOpenAI:
+        """A ``CachedOpenAI`` answering from this semantic cache."""
+        return CachedOpenAI(client, settings=self.settings, cache=self.semantic, **kwargs)
+
+    def close(self) -> None:
+        """Close the shared client if this object created it."""
+        self.semantic.close()
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> AgentCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncAgentCache:
+    """The asyncio twin of ``AgentCache``."""
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: AsyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+    ) -> None:
+        self.settings = settings or AgentCacheSettings()
+        self._owns_client = client is None
+        self.client: AsyncClient = client if client is not None else async_client(self.settings)
+        base = vectorizer or vectorizer_from_settings(self.settings)
+        self._sync_embeddings = EmbeddingCache(self.settings, model=base.model, dims=base.dims)
+        self.embeddings = AsyncEmbeddingCache(
+            self.settings, self.client, model=base.model, dims=base.dims
+        )
+        self.vectorizer = _vectorizer(self.settings, base, self._sync_embeddings, self.embeddings)
+        self.semantic = AsyncSemanticCache(
+            self.settings, client=self.client, vectorizer=self.vectorizer
+        )
+        self.tools = AsyncToolCache(self.settings, self.client)
+
+    def anthropic(self, client: Any = None, **kwargs: Any) -> AsyncCachedAnthropic:
+        """An ``AsyncCachedAnthropic`` answering from this semantic cache."""
+        return AsyncCachedAnthropic(client, settings=self.settings, cache=self.semantic, **kwargs)
+
+    def openai(self, client: Any = None, **kwargs: Any) -> AsyncCachedOpenAI:
+        """An ``AsyncCachedOpenAI`` answering from this semantic cache."""
+        return AsyncCachedOpenAI(client, settings=self.settings, cache=self.semantic, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close the shared clients if this object created them."""
+        await self.semantic.aclose()
+        self._sync_embeddings.close()
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> AsyncAgentCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
