@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from agentcache.prompt_caching.anthropic import min_cacheable_tokens
+from agentcache.testing._provider_events import anthropic_events, compact, openai_chunks, sse_frame
 from agentcache.testing.vectors import HashingVectorizer
 
 MESSAGES = "/v1/messages"
@@ -67,10 +68,6 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-
-
 def _text_of(content: Any) -> str:
     """The plain text of a content value (string, block list or block)."""
     if content is None:
@@ -84,7 +81,7 @@ def _text_of(content: Any) -> str:
         if kind == "text" or "text" in content:
             return str(content.get("text", ""))
         if kind == "tool_use":
-            return _compact(content.get("input", {}))
+            return compact(content.get("input", {}))
         if kind == "tool_result":
             return _text_of(content.get("content"))
         if kind == "document":
@@ -92,7 +89,7 @@ def _text_of(content: Any) -> str:
             if source.get("type") == "text":
                 return str(source.get("data", ""))
             return _text_of(source.get("content"))
-        return _compact({k: v for k, v in content.items() if k != "cache_control"})
+        return compact({k: v for k, v in content.items() if k != "cache_control"})
     return str(content)
 
 
@@ -261,7 +258,7 @@ class ProviderServer:
 
         for tool in body.get("tools") or []:
             clean = {k: v for k, v in tool.items() if k != "cache_control"}
-            add(_compact(clean), _compact(clean), tool)
+            add(compact(clean), compact(clean), tool)
         system = body.get("system")
         for block in (
             [{"type": "text", "text": system}] if isinstance(system, str) else (system or [])
@@ -272,7 +269,7 @@ class ProviderServer:
             blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
             for block in blocks or []:
                 clean = {k: v for k, v in block.items() if k != "cache_control"}
-                add(message.get("role", "") + _compact(clean), _text_of(block), block)
+                add(message.get("role", "") + compact(clean), _text_of(block), block)
         auto = body.get("cache_control")
         if isinstance(auto, Mapping) and segments:  # automatic caching: the last block
             key, tokens, _ = segments[-1]
@@ -365,7 +362,7 @@ class ProviderServer:
 
     def _openai_prompt(self, body: Mapping[str, Any]) -> tuple[int, int]:
         """(prompt_tokens, cached_tokens) for a chat request; stores its prefixes."""
-        parts = [_compact(tool) for tool in body.get("tools") or []]
+        parts = [compact(tool) for tool in body.get("tools") or []]
         for message in body.get("messages") or []:
             parts.append(f"<|{message.get('role', '')}|>{_text_of(message.get('content'))}")
         text = "".join(parts)
@@ -475,101 +472,6 @@ def _limit(text: str, max_tokens: int, done: str, cut: str) -> tuple[str, str, i
     return text[: max_tokens * 4], cut, max_tokens
 
 
-def _anthropic_events(message: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    usage = dict(message["usage"])
-    output = usage.pop("output_tokens")
-    start = dict(message, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
-    events: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": start})
-    ]
-    for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            events.append(
-                (
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": index,
-                        "content_block": {"type": "text", "text": ""},
-                    },
-                )
-            )
-            events.append(("ping", {"type": "ping"}))
-            text = block["text"]
-            for pos in range(0, len(text), 24):
-                events.append(
-                    (
-                        "content_block_delta",
-                        {
-                            "type": "content_block_delta",
-                            "index": index,
-                            "delta": {"type": "text_delta", "text": text[pos : pos + 24]},
-                        },
-                    )
-                )
-        else:
-            events.append(
-                (
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": index,
-                        "content_block": dict(block, input={}),
-                    },
-                )
-            )
-            events.append(
-                (
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {
-                            "type": "input_json_delta",
-                            "partial_json": _compact(block["input"]),
-                        },
-                    },
-                )
-            )
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                "usage": {"output_tokens": output},
-            },
-        )
-    )
-    events.append(("message_stop", {"type": "message_stop"}))
-    return events
-
-
-def _openai_chunks(completion: Mapping[str, Any], include_usage: bool) -> list[dict[str, Any]]:
-    base = {key: completion[key] for key in ("id", "created", "model", "system_fingerprint")}
-    base["object"] = "chat.completion.chunk"
-    choice = completion["choices"][0]
-    message = choice["message"]
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return dict(
-            base, choices=[{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
-        )
-
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    if message.get("tool_calls"):
-        calls = [dict(call, index=i) for i, call in enumerate(message["tool_calls"])]
-        chunks.append(chunk({"tool_calls": calls}))
-    text = message.get("content") or ""
-    for pos in range(0, len(text), 24):
-        chunks.append(chunk({"content": text[pos : pos + 24]}))
-    chunks.append(chunk({}, choice["finish_reason"]))
-    if include_usage:
-        chunks.append(dict(base, choices=[], usage=completion["usage"]))
-    return chunks
-
-
 class _Handler(BaseHTTPRequestHandler):
     provider: ProviderServer
     protocol_version = "HTTP/1.1"
@@ -614,10 +516,10 @@ class _Handler(BaseHTTPRequestHandler):
         if provider.latency > 0:
             time.sleep(provider.latency)
         if body.get("stream") and path == MESSAGES:
-            self._sse([(name, _compact(data)) for name, data in _anthropic_events(payload)])
+            self._sse([(name, compact(data)) for name, data in anthropic_events(payload)])
         elif body.get("stream") and path == CHAT:
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunks = [(None, _compact(c)) for c in _openai_chunks(payload, include)]
+            chunks = [(None, compact(c)) for c in openai_chunks(payload, include)]
             self._sse([*chunks, (None, "[DONE]")])
         else:
             self._json(200, payload)
@@ -642,8 +544,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         for name, data in events:
-            head = f"event: {name}\n" if name else ""
-            self.wfile.write(f"{head}data: {data}\n\n".encode())
+            self.wfile.write(sse_frame(name, data))
             self.wfile.flush()
 
     def _error(self, path: str, status: int, message: str, should_retry: bool = False) -> None:
