@@ -249,7 +249,8 @@ class EmbeddingCache:
         groups = _grouped(keys)
         pipe = self.client.pipeline()
         for group in groups:
-            pipe.mget([keys[i] for i in group])
+            # ClusterPipeline blocks .mget(); a one-slot MGET sent as a plain command is fine.
+            pipe.execute_command("MGET", *[keys[i] for i in group])
         out: list[Any] = [None] * len(keys)
         for group, reply in zip(groups, pipe.execute(), strict=True):
             for i, raw in zip(group, reply, strict=True):
@@ -377,7 +378,8 @@ class AsyncEmbeddingCache:
         groups = _grouped(keys)
         pipe = self.client.pipeline()
         for group in groups:
-            pipe.mget([keys[i] for i in group])
+            # ClusterPipeline blocks .mget(); a one-slot MGET sent as a plain command is fine.
+            pipe.execute_command("MGET", *[keys[i] for i in group])
         out: list[Any] = [None] * len(keys)
         for group, reply in zip(groups, await pipe.execute(), strict=True):
             for i, raw in zip(group, reply, strict=True):
