@@ -31,7 +31,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,8 @@ from agentcache._migrate_copy import (
 from agentcache._migrate_plan import (
     VERSION_FIELDS,
     MigrationPlan,
+    MigrationReport,
+    MigrationStatus,
     Transform,
     Version,
     decode,
@@ -76,65 +77,6 @@ Progress = Callable[[str, int, int | None], None]
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
     return None
-
-
-@dataclass
-class MigrationReport:
-    """What ``apply`` did (or, with ``dry_run``, would do)."""
-
-    plan: MigrationPlan
-    dry_run: bool = False
-    resumed: bool = False
-    copied: int = 0
-    caught_up: int = 0
-    reconciled: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    samples: int = 0
-    seconds: float = 0.0
-
-    def describe(self) -> str:
-        if self.dry_run:
-            return self.plan.describe() + "\n(dry run: nothing changed)"
-        if self.plan.strategy == "none":
-            return self.plan.describe()
-        return (
-            f"{self.plan.describe()}\nswapped {self.plan.source.physical} -> "
-            f"{self.plan.target.physical} in {self.seconds:.1f}s: copied {self.copied}, "
-            f"caught up {self.caught_up}, reconciled {self.reconciled}, "
-            f"{sum(self.counts.values())} entries in {len(self.counts)} tenants verified, "
-            f"{self.samples} sample queries matched"
-        )
-
-
-@dataclass
-class MigrationStatus:
-    """Versions, alias target, counts and the progress of a running migration."""
-
-    alias: str
-    alias_target: str | None
-    active: Version | None
-    previous: Version | None
-    docs: dict[str, int]
-    checkpoint: dict[str, str]
-    lock_holder: str | None
-
-    def describe(self) -> str:
-        lines = [f"alias        {self.alias} -> {self.alias_target or '(missing)'}"]
-        for label, version in (("active", self.active), ("previous", self.previous)):
-            if version is not None:
-                lines.append(
-                    f"{label:<12} v{version.version} {version.physical} over "
-                    f"{version.entry_prefix}* ({version.dims} dims, {version.datatype}, "
-                    f"model {version.model or '?'}): {self.docs.get(version.physical, 0)} entries"
-                )
-        if self.checkpoint:
-            ck = self.checkpoint
-            lines.append(
-                f"migrating    to {ck.get('target_physical')} ({ck.get('strategy')}): phase "
-                f"{ck.get('phase')}, {ck.get('copied', '0')} of ~{ck.get('total', '?')} copied"
-            )
-        lines.append(f"lock         {self.lock_holder or 'free'}")
-        return "\n".join(lines)
 
 
 class Migrator:
