@@ -374,7 +374,13 @@ class ClusterSearch:
         pipe = self.client.get_redis_connection(node).pipeline(transaction=False)
         pipe.execute_command(*self.routing.routed(wire, name))
         pipe.exists(key)
-        reply, probe = pipe.execute(raise_on_error=False)
+        try:
+            reply, probe = pipe.execute(raise_on_error=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            # Sent past the cluster client, so tell it: the next call re-reads the topology
+            # (after a failover the slot has a new primary).
+            self.client.nodes_manager.initialize()
+            raise
         redirect = redirect_of(probe)
         if isinstance(reply, BaseException):
             if redirect is not None:
@@ -482,6 +488,9 @@ class AsyncClusterSearch:
                 probe: Any = await node.execute_command("EXISTS", key)
             except (AskError, MovedError) as exc:
                 probe = exc
+            except (redis.ConnectionError, redis.TimeoutError):
+                await self.client.nodes_manager.initialize()  # see ClusterSearch._probed
+                raise
             redirect = redirect_of(probe)
             if redirect is None:
                 return reply
