@@ -68,6 +68,7 @@ __all__ = [
     "create_index_args",
     "merge_search_replies",
     "node_index_name",
+    "search_rows_total",
     "slot_tag",
 ]
 
@@ -194,6 +195,11 @@ def _rows(reply: Any) -> tuple[int, list[tuple[Any, dict[Any, Any]]]]:
             out.append((reply[i], {}))
             i += 1
     return int(reply[0]), out
+
+
+def search_rows_total(reply: Any) -> int:
+    """The total hit count of an FT.SEARCH reply (RESP2 or RESP3)."""
+    return _rows(reply)[0]
 
 
 def redirect_of(probe: Any) -> tuple[str, str, int] | None:
