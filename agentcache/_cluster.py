@@ -204,10 +204,10 @@ def search_rows_total(reply: Any) -> int:
 
 def redirect_of(probe: Any) -> tuple[str, str, int] | None:
     """``("moved"|"ask", host, port)`` from an ownership probe's reply, None if owned."""
-    if isinstance(probe, AskError):  # before MovedError: redis-py derives ASK from it
-        return "ask", probe.host, int(probe.port)
-    if isinstance(probe, MovedError):
+    if isinstance(probe, MovedError):  # first: redis-py derives MovedError from AskError
         return "moved", probe.host, int(probe.port)
+    if isinstance(probe, AskError):
+        return "ask", probe.host, int(probe.port)
     if isinstance(probe, BaseException):
         raise probe
     return None
