@@ -11,8 +11,16 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from anthropic.types import Message
-from openai.types.chat import ChatCompletion
+from anthropic.types import (
+    Message,
+    RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    RawMessageStopEvent,
+)
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agentcache.exceptions import InvalidInputError
 from agentcache.llm import (
@@ -197,6 +205,105 @@ def test_streaming_passes_through_uncached(claude: CachedAnthropic, server: Prov
     assert claude.cache.count("acme", "support") == 0
 
 
+def _text(events: list[Any]) -> str:
+    return "".join(
+        e.delta.text
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    )
+
+
+def test_streaming_opt_in_stores_then_replays_without_http(
+    claude: CachedAnthropic, server: ProviderServer, settings: AgentCacheSettings
+) -> None:
+    settings.llm.cache_streaming = True
+    with ask(claude, "Stream the refund policy", stream=True) as stream:
+        live = list(stream)
+    # Passed through unchanged: the provider's own events, its 24-character deltas.
+    deltas = [e for e in live if e.type == "content_block_delta"]
+    assert len(deltas) == -(-len(_text(live)) // 24) > 1
+    info = cache_info(stream)
+    assert info is not None and info.layer == "provider" and info.stored
+    assert info.usage.cache_write_tokens == S_TOKENS and info.usage.output_tokens > 0
+    assert claude.cache.count("acme", "support") == 1
+
+    replay = ask(claude, "Stream the refund policy", stream=True)
+    assert cache_info(replay).layer == "exact"  # type: ignore[union-attr]
+    events = list(replay)
+    assert server.requests[MESSAGES] == 1  # the replay made no HTTP request
+    assert [type(e) for e in events] == [
+        RawMessageStartEvent,
+        RawContentBlockStartEvent,
+        RawContentBlockDeltaEvent,
+        RawContentBlockStopEvent,
+        RawMessageDeltaEvent,
+        RawMessageStopEvent,
+    ]
+    assert _text(events) == _text(live) == stream.final_response.content[0].text
+    assert events[-2].usage.output_tokens == info.usage.output_tokens
+    # The same stored answer serves a non-streaming call, as a Message.
+    plain = ask(claude, "Stream the refund policy")
+    assert isinstance(plain, Message) and plain.content[0].text == _text(live)
+    assert server.requests[MESSAGES] == 1
+    assert [r.layer for r in claude.ledger.records] == ["provider", "exact", "exact"]
+
+
+def test_stream_replay_of_non_streamed_answer_and_per_call_opt_in(
+    claude: CachedAnthropic, server: ProviderServer
+) -> None:
+    first = ask(claude, "Do you gift wrap?")
+    replay = ask(claude, "Do you gift wrap?", stream=True, cache_streaming=True)
+    assert _text(list(replay)) == first.content[0].text
+    # Without the opt-in the same streaming call goes to the provider.
+    assert _text(list(ask(claude, "Do you gift wrap?", stream=True))) != ""
+    assert server.requests[MESSAGES] == 2
+
+
+def test_incomplete_or_failed_streams_are_not_stored(
+    claude: CachedAnthropic, server: ProviderServer
+) -> None:
+    with ask(claude, "Stream it all", stream=True, cache_streaming=True) as stream:
+        for event in stream:
+            if event.type == "content_block_delta":
+                break  # the caller stops early: the answer is incomplete
+    assert cache_info(stream) is None and claude.cache.count("acme", "support") == 0
+    server.fail_next(1, 500)
+    with pytest.raises(anthropic.InternalServerError):
+        list(ask(claude, "Stream it all", stream=True, cache_streaming=True))
+    complete = ask(claude, "Stream it all", stream=True, cache_streaming=True)
+    assert cache_info(complete) is None  # nothing is known before the stream is read
+    list(complete)
+    assert cache_info(complete).stored  # type: ignore[union-attr]
+    assert server.requests[MESSAGES] == 3 and len(claude.ledger.records) == 1
+
+
+def test_openai_streaming_opt_in(gpt: CachedOpenAI, server: ProviderServer) -> None:
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Sizes?"}]
+    kwargs: dict[str, Any] = {"model": "gpt-4o-mini", "messages": messages, "stream": True}
+    live = list(gpt.chat.completions.create(**kwargs, cache_streaming=True))
+    # include_usage was added for the ledger but its chunk is hidden from this caller.
+    assert server.received[0][1]["stream_options"] == {"include_usage": True}
+    assert all(chunk.choices for chunk in live)
+    stored = gpt.cache.check("Sizes?", tenant="default", agent="default")
+    assert stored is not None and stored.metadata["usage"]["input_tokens"] > 1000
+    replay = gpt.chat.completions.create(**kwargs, cache_streaming=True)
+    chunks = list(replay)
+    assert server.requests[CHAT] == 1
+    assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text == "".join(c.choices[0].delta.content or "" for c in live) != ""
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    # A caller that asks for usage gets the stored usage as the last chunk.
+    with_usage = list(
+        gpt.chat.completions.create(
+            **kwargs, stream_options={"include_usage": True}, cache_streaming=True
+        )
+    )
+    assert with_usage[-1].choices == [] and with_usage[-1].usage is not None
+    assert with_usage[-1].usage.prompt_tokens == cache_info(replay).usage.prompt_tokens > 1000  # type: ignore[union-attr]
+    assert server.requests[CHAT] == 1
+
+
 def test_prompt_cache_read_cost_by_hand(claude: CachedAnthropic) -> None:
     ask(claude, "First question here?")
     second = ask(claude, "Second question?")  # new key, same system prompt
@@ -265,6 +372,38 @@ async def test_async_clients_hit_without_http(
     with pytest.raises(openai.InternalServerError):
         await gpt.chat.completions.create(model="gpt-4o", messages=chat, cache="refresh")
     assert len(claude.ledger.records) == 4  # the failed call leaves no record
+
+
+async def test_async_streaming_store_and_replay(
+    async_clients: tuple[AsyncCachedAnthropic, AsyncCachedOpenAI], server: ProviderServer
+) -> None:
+    claude, gpt = async_clients
+    kwargs: dict[str, Any] = {
+        "model": SONNET,
+        "max_tokens": 100,
+        "system": SYSTEM,
+        "messages": [{"role": "user", "content": "Async stream?"}],
+        "stream": True,
+        "cache_streaming": True,
+    }
+    async with await claude.messages.create(**kwargs) as stream:
+        live = [event async for event in stream]
+    assert cache_info(stream).stored  # type: ignore[union-attr]
+    replay = await claude.messages.create(**kwargs)
+    events = [event async for event in replay]
+    assert cache_info(replay).hit and _text(events) == _text(live)  # type: ignore[union-attr]
+    chat: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Async stream?"}],
+        "stream": True,
+        "cache_streaming": True,
+    }
+    first = [c async for c in await gpt.chat.completions.create(**chat)]
+    again = [c async for c in await gpt.chat.completions.create(**chat)]
+    assert all(isinstance(c, ChatCompletionChunk) for c in again)
+    joined = ["".join(c.choices[0].delta.content or "" for c in cs) for cs in (first, again)]
+    assert joined[0] == joined[1] != ""
+    assert server.requests == {MESSAGES: 1, CHAT: 1}
 
 
 def test_session_table(claude: CachedAnthropic, settings: AgentCacheSettings) -> None:
