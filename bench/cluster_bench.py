@@ -103,6 +103,16 @@ def _used_memory(ports: list[int]) -> list[int]:
     return out
 
 
+def _search_usec(ports: list[int]) -> list[float]:
+    """Server-side microseconds per FT.SEARCH on each node (INFO commandstats)."""
+    out = []
+    for port in ports:
+        with redis.Redis(port=port) as conn:
+            stats = conn.info("commandstats").get("cmdstat_FT.SEARCH", {})
+            out.append(float(stats.get("usec_per_call", 0.0)))
+    return out
+
+
 def _keys(ports: list[int]) -> list[int]:
     out = []
     for port in ports:
@@ -132,6 +142,7 @@ def main() -> None:
         mem = _used_memory([single.port])[0] - base
         print(f"single: stored in {took:.1f}s, {mem / total:.0f} bytes/entry (used_memory)")
         results["single"] = measure(cfg, opts)
+        print(f"single: {_search_usec([single.port])[0]:.0f} us of server CPU per FT.SEARCH")
     with LocalCluster(primaries=3) as cluster:
         ports = [node.port for node in cluster.nodes]
         base_mem = _used_memory(ports)
@@ -143,6 +154,8 @@ def main() -> None:
             f"{sum(mems) / total:.0f} bytes/entry"
         )
         results["cluster"] = measure(cfg, opts)
+        usec = ", ".join(f"{u:.0f}" for u in _search_usec(ports))
+        print(f"cluster: {usec} us of server CPU per FT.SEARCH, per node")
     for name, r in results.items():
         print(
             f"{name:<8} {r['lookups_per_s']:8.0f} lookups/s  hit rate {r['hit_rate']:.3f}  "
