@@ -386,13 +386,15 @@ class Migrator:
             after = tenant_counts(self.client, target.physical)
             if before == after:
                 break
-            if copier is None or attempt == 2:
+            if attempt == 2:
                 diff = {t: (before.get(t, 0), after.get(t, 0)) for t in before.keys() | after.keys()
                         if before.get(t, 0) != after.get(t, 0)}  # fmt: skip
                 raise MigrationError(f"per-tenant counts differ (source, target): {diff}")
-            # Writes landed while counting: catch up and reconcile once more.
-            copier.catch_up(time.time() - 60 - self.clock_slack, self._tick("catch-up", None))
-            copier.reconcile(lambda n: self.lock.refresh())
+            # Writes landed while counting (or indexing lagged): catch up and look again.
+            if copier is not None:
+                copier.catch_up(time.time() - 60 - self.clock_slack, self._tick("catch-up", None))
+                copier.reconcile(lambda n: self.lock.refresh())
+            self._sleep(1.0)
             wait_indexed(self.client, target.physical, self._index_tick)
         samples = sample_keys(self.client, source.entry_prefix, self.sample_size)
         failures = verify_samples(
