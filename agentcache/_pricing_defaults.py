@@ -3,6 +3,8 @@
 Sources: anthropic.com/pricing and openai.com/api/pricing as published in
 2025 (read 2025-11); the Anthropic cache multipliers and the Haiku 3 / Sonnet 3.7
 rows are from the pricing table in docs.claude.com/en/docs/build-with-claude/prompt-caching.
+Opus 4.6 / 4.7 / 4.8 / 5 are from platform.claude.com/docs/en/about-claude/pricing and
+Opus 5.5 from platform.claude.com/docs/en/models/opus-5-5/overview (read 2026-11-26).
 Prices change: override them with
 ``AGENTCACHE_PRICING__FILE`` (a JSON object of model -> prices) or
 ``AgentCacheSettings(pricing={"models": {...}})``.
@@ -46,6 +48,15 @@ def _openai(input_price: float, cached_price: float, output_price: float) -> Mod
 
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
+    # Opus 5.5 reads its cache at 0.05x input, not 0.1x (model page, 2026-11). It needs its
+    # own row: the prefix lookup would otherwise price claude-opus-5-5 as claude-opus-5.
+    "claude-opus-5-5": ModelPrice(
+        input=4.0, output=20.0, cache_read=0.20, cache_write_5m=5.0, cache_write_1h=8.0
+    ),
+    "claude-opus-5": _anthropic(5.0, 25.0),
+    "claude-opus-4-8": _anthropic(5.0, 25.0),
+    "claude-opus-4-7": _anthropic(5.0, 25.0),
+    "claude-opus-4-6": _anthropic(5.0, 25.0),
     "claude-opus-4-1": _anthropic(15.0, 75.0),
     "claude-opus-4-5": _anthropic(5.0, 25.0),
     "claude-sonnet-4-5": _anthropic(3.0, 15.0),
