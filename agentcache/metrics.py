@@ -76,7 +76,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 # Faults outside any tenant's call (start-up, clear()). No real tenant id is
-# empty, so this scope cannot collide with one.
+# empty, so this scope cannot collide with one; it is counted in-process only.
 NO_TENANT = ""
 
 _scope: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
@@ -274,17 +274,24 @@ class RedisCounters:
                 batch, self._pending = self._pending, {}
             if not batch:
                 return True
-            if self.guard.run("flush", lambda: self._write(batch)) is None:
+            retry = self.guard.run("flush", lambda: self._write(batch))
+            if retry is None:  # the link failed: keep everything for the next flush
                 self._merge_back(batch)
                 return False
-            self.flushed += sum(1 for _ in batch)
-            return True
+            self._merge_back(retry)
+            self.flushed += len(batch)
+            return not retry
 
-    def _write(self, batch: Mapping[Series, Mapping[str, float]]) -> bool:
+    def _write(self, batch: Mapping[Series, Mapping[str, float]]) -> dict[Series, dict[str, float]]:
+        """Send the batch in one pipeline; return the deltas to retry later.
+
+        Not a transaction: one refused key (NOPERM for a tenant this ACL user
+        cannot write) must not sink the others. A refused delta is dropped,
+        except on OOM, where it is kept until memory frees up.
+        """
         client = self._get_client()
-        # MULTI/EXEC on one server: a batch lands whole or not at all. A cluster
-        # pipeline cannot span slots in a transaction, so it goes unwrapped there.
-        pipe = client.pipeline(transaction=isinstance(client, redis.Redis))
+        pipe = client.pipeline(transaction=False)
+        sent: list[tuple[Series, str, float]] = []
         for series, fields in batch.items():
             key = counter_key(self.prefix, series)
             for name, value in fields.items():
@@ -292,8 +299,17 @@ class RedisCounters:
                     pipe.hincrby(key, name, value)
                 else:
                     pipe.hincrbyfloat(key, name, value)
-        pipe.execute()
-        return True
+                sent.append((series, name, value))
+        retry: dict[Series, dict[str, float]] = {}
+        for (series, name, value), reply in zip(
+            sent, pipe.execute(raise_on_error=False), strict=True
+        ):
+            if isinstance(reply, redis.exceptions.OutOfMemoryError):
+                retry.setdefault(series, {})[name] = value
+            elif isinstance(reply, Exception):
+                self.dropped += 1
+                logger.debug("metrics delta %s %s refused: %s", series, name, reply)
+        return retry
 
     def _merge_back(self, batch: dict[Series, dict[str, float]]) -> None:
         with self._lock:
@@ -445,7 +461,7 @@ class Metrics:
             if hist is None:
                 hist = self._latency[(series, operation)] = Histogram()
             hist.observe(seconds)
-        if self.redis is not None:
+        if self.redis is not None and tenant != NO_TENANT:
             self.redis.add(series, _latency_fields(operation, seconds))
         for sink in self.sinks:
             sink.observe(series, operation, seconds)
@@ -459,7 +475,9 @@ class Metrics:
                 row = self._counters[series] = {}
             for name, value in fields.items():
                 row[name] = row.get(name, 0) + value
-        if self.redis is not None:
+        # Redis-side counters are per tenant only: a key outside every tenant's
+        # hash tag would be refused to a per-tenant ACL user (docs/operations.md).
+        if self.redis is not None and series.tenant != NO_TENANT:
             self.redis.add(series, fields)
         for sink in self.sinks:
             for name, value in fields.items():
