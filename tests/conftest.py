@@ -45,7 +45,12 @@ def key_prefix() -> str:
 @pytest.fixture
 def settings(redis_url: str, key_prefix: str) -> AgentCacheSettings:
     return AgentCacheSettings(
-        redis={"url": redis_url, "key_prefix": key_prefix, "socket_timeout": 5.0},
+        redis={
+            "url": redis_url,
+            "key_prefix": key_prefix,
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 5.0,
+        },
         embeddings={"dims": 32, "model": "test-hash"},
         semantic={"ttl_seconds": None},
     )
