@@ -76,19 +76,24 @@ class Ledger:
 
 
 def session_table(records: Iterable[CacheInfo]) -> str:
-    """A plain-text table of ``records`` with a totals row."""
+    """A plain-text table of ``records`` (one row per call) with a totals row.
+
+    Hits show zero tokens (nothing was sent) and their saving is the whole
+    avoided call; provider rows show the uncached, cache-write and cache-read
+    input tokens the provider reported.
+    """
     rows = list(records)
-    head = (f"{'#':>3}  {'layer':<9} {'latency':>9} {'input':>7} {'c.write':>7} {'c.read':>7} "
-            f"{'output':>6} {'cost $':>10} {'saved $':>10}  prompt")  # fmt: skip
+    head = (f"{'#':>3}  {'layer':<9} {'tenant':<12} {'latency':>9} {'input':>7} {'c.write':>7} "
+            f"{'c.read':>7} {'output':>6} {'cost $':>10} {'saved $':>10}  prompt")  # fmt: skip
     lines = [head, "-" * len(head)]
     for n, r in enumerate(rows, 1):
         u = r.usage
         inputs = (0, 0, 0) if r.hit else (u.input_tokens, u.cache_write_tokens, u.cache_read_tokens)
         prompt = r.prompt if len(r.prompt) <= 40 else r.prompt[:37] + "..."
         lines.append(
-            f"{n:>3}  {r.layer:<9} {r.latency_s * 1000:>6.0f} ms {inputs[0]:>7} {inputs[1]:>7} "
-            f"{inputs[2]:>7} {0 if r.hit else u.output_tokens:>6} {r.cost.cost_usd:>10.6f} "
-            f"{r.cost.saved_usd:>10.6f}  {prompt}"
+            f"{n:>3}  {r.layer:<9} {r.tenant[:12]:<12} {r.latency_s * 1000:>6.0f} ms "
+            f"{inputs[0]:>7} {inputs[1]:>7} {inputs[2]:>7} {0 if r.hit else u.output_tokens:>6} "
+            f"{r.cost.cost_usd:>10.6f} {r.cost.saved_usd:>10.6f}  {prompt}"
         )
     cost = sum(r.cost.cost_usd for r in rows)
     saved = sum(r.cost.saved_usd for r in rows)
@@ -96,8 +101,8 @@ def session_table(records: Iterable[CacheInfo]) -> str:
     hits = sum(r.hit for r in rows)
     lines.append("-" * len(head))
     lines.append(
-        f"{'':>3}  {f'{hits}/{len(rows)} hit':<9} {latency:>6.0f} ms {'':>7} {'':>7} {'':>7} "
-        f"{'':>6} {cost:>10.6f} {saved:>10.6f}  total"
+        f"{'':>3}  {f'{hits}/{len(rows)} hit':<9} {'':<12} {latency:>6.0f} ms "
+        f"{'':>7} {'':>7} {'':>7} {'':>6} {cost:>10.6f} {saved:>10.6f}  total"
     )
     return "\n".join(lines)
 
