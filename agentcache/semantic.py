@@ -48,6 +48,7 @@ from agentcache._semantic_core import (
     is_missing_index,
     search_rows,
 )
+from agentcache.exceptions import ConfigurationError, InvalidInputError
 from agentcache.metrics import (
     ERRORS,
     EVICTIONS,
@@ -99,8 +100,6 @@ class _SemanticBase:
         self.settings = settings or AgentCacheSettings()
         self.vectorizer: Vectorizer = vectorizer or vectorizer_from_settings(self.settings)
         if self.vectorizer.dims != self.settings.embeddings.dims:
-            from agentcache.exceptions import ConfigurationError
-
             raise ConfigurationError(
                 f"vectorizer {self.vectorizer.model} returns {self.vectorizer.dims}-dim vectors "
                 f"but AGENTCACHE_EMBEDDINGS__DIMS is {self.settings.embeddings.dims}"
@@ -285,10 +284,18 @@ class SemanticCache(_SemanticBase):
         cached = self.core.memo_get(model, text)
         if cached is not None:
             return cached
-        vector = self.embed_guard.run("embed", lambda: self.vectorizer.embed(text))
+
+        def compute() -> Vector:
+            return self.core.vector(self.vectorizer.embed(text))
+
+        try:
+            vector = self.embed_guard.run("embed", compute)
+        except InvalidInputError as exc:
+            # A broken embedder is a cache fault (a miss), not the caller's bad input.
+            self.embed_guard.failure(exc, "embed")
+            return None
         if vector is None:
             return None
-        vector = self.core.vector(vector)
         self.core.memo_put(model, text, vector)
         return vector
 
@@ -702,10 +709,18 @@ class AsyncSemanticCache(_SemanticBase):
         cached = self.core.memo_get(model, text)
         if cached is not None:
             return cached
-        vector = await self.embed_guard.arun("embed", lambda: self.vectorizer.aembed(text))
+
+        async def compute() -> Vector:
+            return self.core.vector(await self.vectorizer.aembed(text))
+
+        try:
+            vector = await self.embed_guard.arun("embed", compute)
+        except InvalidInputError as exc:
+            # A broken embedder is a cache fault (a miss), not the caller's bad input.
+            self.embed_guard.failure(exc, "embed")
+            return None
         if vector is None:
             return None
-        vector = self.core.vector(vector)
         self.core.memo_put(model, text, vector)
         return vector
 

@@ -125,14 +125,25 @@ def test_bad_input_is_also_a_value_error(cache: SemanticCache) -> None:
         cache.check("", tenant="acme", agent="support")
 
 
-def test_a_vectorizer_returning_nan_is_reported_not_stored(settings: AgentCacheSettings) -> None:
+def test_a_vectorizer_returning_nan_is_a_fault_not_stored(settings: AgentCacheSettings) -> None:
+    from agentcache import CacheUnavailableError
     from agentcache.vectorizers import CallableVectorizer
 
     broken = CallableVectorizer(lambda text: [math.nan] * 32, dims=32, model="test-hash")
     with SemanticCache(settings, vectorizer=HashingVectorizer()) as good:
         good.store(PROMPT, ANSWER, tenant="acme", agent="support")
-        bad = SemanticCache(settings, vectorizer=broken)
-        with bad, pytest.raises(InvalidInputError, match="NaN"):
+        # Fail-open: the broken embedder is counted and logged, the call is a miss.
+        with SemanticCache(settings, vectorizer=broken) as bad:
+            bad.store("new prompt", "new answer", tenant="acme", agent="support")
+            assert bad.check("another prompt", tenant="acme", agent="support") is None
+            assert bad.embed_guard.faults == 2
+        strict = settings.model_copy(
+            update={"reliability": settings.reliability.model_copy(update={"strict": True})}
+        )
+        with (
+            SemanticCache(strict, vectorizer=broken) as bad,
+            pytest.raises(CacheUnavailableError, match="NaN"),
+        ):
             bad.store("new prompt", "new answer", tenant="acme", agent="support")
         assert good.count("acme") == 1
         good.drop()
