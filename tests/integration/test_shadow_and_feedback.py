@@ -1,0 +1,115 @@
+"""Shadow mode never serves; feedback teaches the verified policy through entry fields in Redis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from agentcache._policy import VC_COUNT, VC_OBS, GuardedPolicy, VerifiedPolicy, parse_observations
+from agentcache.semantic import SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.vectors import HashingVectorizer
+
+
+def at_similarity(sim: float) -> np.ndarray:
+    """A unit vector whose cosine similarity with e0 is exactly ``sim``."""
+    v = np.zeros(32, dtype=np.float32)
+    v[0], v[1] = sim, math.sqrt(1.0 - sim * sim)
+    return v
+
+
+E0 = at_similarity(1.0)
+
+
+def make(settings: AgentCacheSettings, **semantic: object) -> SemanticCache:
+    data = settings.model_dump()
+    data["semantic"].update(semantic)
+    return SemanticCache(AgentCacheSettings(**data), vectorizer=HashingVectorizer(32))
+
+
+@pytest.fixture
+def shadow(settings: AgentCacheSettings) -> Iterator[SemanticCache]:
+    cache = make(settings, shadow_mode=True, policy="guarded")
+    yield cache
+    cache.drop()
+    cache.close()
+
+
+def test_shadow_mode_never_serves_but_counts_would_be_hits(shadow: SemanticCache) -> None:
+    entry = shadow.store("how do I reset my password", "Go to settings.", tenant="t", agent="a",
+                         vector=E0)  # fmt: skip
+    # an exact repeat, a near paraphrase and a far query: nothing is ever served
+    assert shadow.check("how do I reset my password", tenant="t", agent="a") is None
+    assert shadow.check("password reset how", tenant="t", agent="a",
+                        vector=at_similarity(0.97)) is None  # fmt: skip
+    assert shadow.check("unrelated", tenant="t", agent="a", vector=at_similarity(0.3)) is None
+    stats = shadow.stats
+    assert stats.hits == 0
+    assert stats.shadow_hits == 2  # the exact repeat and the paraphrase would have hit
+    assert stats.misses == 3
+    # a would-be hit must not change the entry as a served hit would (LRU order, hit count)
+    fields = shadow.client.hgetall(shadow.core.entry_key("t", entry))
+    assert int(fields[b"hit_count"]) == 0
+
+
+def test_shadow_mode_does_not_count_guard_vetoes_as_would_be_hits(shadow: SemanticCache) -> None:
+    shadow.store("refund for orders over $50", "Yes.", tenant="t", agent="a", vector=E0)
+    got = shadow.check("refund for orders over $500", tenant="t", agent="a",
+                       vector=at_similarity(0.99))  # fmt: skip
+    assert got is None
+    assert shadow.stats.shadow_hits == 0
+    assert any(reason.startswith("guard:numbers") for reason in shadow.stats.declined)
+
+
+def test_policy_comes_from_settings(settings: AgentCacheSettings) -> None:
+    cache = make(settings, policy="guarded")
+    try:
+        assert isinstance(cache.policy, GuardedPolicy)
+    finally:
+        cache.close()
+
+
+@pytest.fixture
+def verified(settings: AgentCacheSettings) -> Iterator[SemanticCache]:
+    cache = make(settings, policy="verified", threshold=0.9, verified_delta=0.02)
+    yield cache
+    cache.drop()
+    cache.close()
+
+
+def test_feedback_writes_the_verified_state_on_the_entry(verified: SemanticCache) -> None:
+    entry = verified.store("q", "a", tenant="t", agent="a", vector=E0)
+    hit = verified.check("q?", tenant="t", agent="a", vector=at_similarity(0.93))
+    assert hit is not None and hit.entry_id == entry
+    assert verified.feedback(entry, False, tenant="t")  # similarity from the served hit
+    raw = verified.client.hgetall(verified.core.entry_key("t", entry))
+    assert raw[VC_COUNT.encode()] == b"1"
+    (obs,) = parse_observations(raw[VC_OBS.encode()].decode())
+    assert obs[0] == pytest.approx(0.93, abs=1e-3) and obs[1] is False
+    # one wrong answer at 0.93: the entry no longer serves at that similarity
+    assert verified.check("q?", tenant="t", agent="a", vector=at_similarity(0.93)) is None
+    assert verified.feedback("no-such-entry", True, tenant="t") is False
+
+
+def test_learned_state_is_shared_by_every_process(
+    verified: SemanticCache, settings: AgentCacheSettings
+) -> None:
+    entry = verified.store("q", "a", tenant="t", agent="a", vector=E0)
+    assert verified.check("q?", tenant="t", agent="a", vector=at_similarity(0.885)) is None
+    for _ in range(12):
+        verified.feedback(entry, True, tenant="t", similarity=0.9)
+    # another cache object (another process, in production) reads the same fields
+    other = make(settings, policy="verified", threshold=0.9, verified_delta=0.02)
+    try:
+        hit = other.check("q?", tenant="t", agent="a", vector=at_similarity(0.885))
+        assert hit is not None and hit.entry_id == entry
+        policy = other.policy
+        assert isinstance(policy, VerifiedPolicy)
+        raw = other.client.hgetall(other.core.entry_key("t", entry))
+        fields = {k.decode(): v.decode() for k, v in raw.items() if k != b"embedding"}
+        assert policy.entry_threshold(fields, 0.9) < 0.885
+    finally:
+        other.close()
