@@ -220,7 +220,9 @@ class SemanticCore:
         name = settings.semantic.index_name
         self.alias = f"{prefix}:idx:{name}"
         self.meta_key = f"{prefix}:{_keys.META}:{name}"
-        self.default_entry_prefix = f"{prefix}:{_keys.SEMANTIC}:"
+        # The index name is part of the entry prefix, so two caches with different
+        # index names on one key prefix never index each other's entries.
+        self.default_entry_prefix = f"{prefix}:{_keys.SEMANTIC}:{name}:"
         self.dtype = np.float16 if settings.semantic.vector_datatype == "float16" else np.float32
         self.state: IndexState | None = None
         self.stats = CacheStats()

@@ -71,7 +71,13 @@ class EmbeddedServerSettings(BaseModel):
 class SemanticSettings(BaseModel):
     """The semantic response cache (HNSW index)."""
 
-    index_name: str = Field(default="agentcache", min_length=1, max_length=64)
+    index_name: str = Field(
+        default="agentcache",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Name of the index (and part of its keys); letters, digits, _ . -",
+    )
     schema_path: Path = Field(default=DEFAULT_SCHEMA_PATH)
     threshold: float = Field(
         default=0.9,
