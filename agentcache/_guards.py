@@ -204,7 +204,7 @@ _OPPOSITES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("east",), ("west",)),
     (("hot", "warm"), ("cold",)),
     (("cheap", "cheapest"), ("expensive",)),
-    (("male", "men"), ("female", "women")),
+    (("male", "men", "man", "boy"), ("female", "women", "woman", "girl")),
     (("credit",), ("debit",)),
     (("input",), ("output",)),
     (("left",), ("right",)),
