@@ -31,7 +31,7 @@ import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import unquote
@@ -41,6 +41,7 @@ import redis.asyncio as aredis
 
 from agentcache import _keys
 from agentcache._faults import FaultGuard
+from agentcache._metrics_export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
 from agentcache._redis import SyncClient, sync_client
 from agentcache.exceptions import ConfigurationError
 from agentcache.settings import AgentCacheSettings, ReliabilitySettings
@@ -58,6 +59,7 @@ __all__ = [
     "RedisCounters",
     "Series",
     "bind_scope",
+    "live_metrics",
     "read_counters",
     "serve_prometheus",
 ]
@@ -522,6 +524,11 @@ class Metrics:
 _LIVE_METRICS: weakref.WeakSet[Metrics] = weakref.WeakSet()
 
 
+def live_metrics() -> list[Metrics]:
+    """Every ``Metrics`` object of this process not yet garbage-collected."""
+    return list(_LIVE_METRICS)
+
+
 def _counter_client(
     settings: AgentCacheSettings, client: Any
 ) -> tuple[Callable[[], SyncClient], bool]:
@@ -544,138 +551,3 @@ def _counter_client(
         f"cannot derive a metrics client from {type(client).__name__}; set "
         "AGENTCACHE_REDIS__URL or pass metrics=Metrics(...) explicitly"
     )
-
-
-# -- exporters ------------------------------------------------------------------
-
-
-class PrometheusCollector:
-    """A ``prometheus_client`` collector over the in-process counters of ``metrics``.
-
-    ``tenant_label``/``agent_label`` False fold those labels away, for
-    deployments with too many tenants or agents for one time series each.
-    """
-
-    def __init__(
-        self,
-        metrics: Iterable[Metrics] | Metrics,
-        *,
-        tenant_label: bool = True,
-        agent_label: bool = True,
-    ) -> None:
-        self._metrics = metrics
-        self.tenant_label = tenant_label
-        self.agent_label = agent_label
-
-    def _sources(self) -> list[Metrics]:
-        return [self._metrics] if isinstance(self._metrics, Metrics) else list(self._metrics)
-
-    def _labels(self, series: Series) -> tuple[str, ...]:
-        return (
-            series.layer,
-            series.tenant if self.tenant_label else "",
-            series.agent if self.agent_label else "",
-        )
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-
-        counters: dict[tuple[str, tuple[str, ...]], float] = {}
-        hists: dict[tuple[str, ...], Histogram] = {}
-        for source in self._sources():
-            snap = source.snapshot()
-            for series, row in snap.counters.items():
-                labels = self._labels(series)
-                for name, value in row.items():
-                    counters[(name, labels)] = counters.get((name, labels), 0) + value
-            for (series, operation), hist in snap.latency.items():
-                key = (*self._labels(series), operation)
-                merged = hists.setdefault(key, Histogram())
-                merged.counts = [a + b for a, b in zip(merged.counts, hist.counts, strict=True)]
-                merged.total += hist.total
-                merged.sum += hist.sum
-        label_names = ["layer", "tenant", "agent"]
-        for name in (*EVENTS, *SAVINGS):
-            family = CounterMetricFamily(
-                f"agentcache_{name}", f"agentcache {name.replace('_', ' ')}", labels=label_names
-            )
-            for (metric, labels), value in sorted(counters.items()):
-                if metric == name:
-                    family.add_metric(list(labels), value)
-            yield family
-        latency = HistogramMetricFamily(
-            "agentcache_redis_latency_seconds",
-            "Redis round-trip latency of cache operations",
-            labels=[*label_names, "operation"],
-        )
-        for labels, hist in sorted(hists.items()):
-            cumulative, buckets = 0, []
-            for bound, n in zip(LATENCY_BUCKETS, hist.counts, strict=True):
-                cumulative += n
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            latency.add_metric(list(labels), buckets, hist.sum)
-        yield latency
-
-
-class _LiveCollector(PrometheusCollector):
-    def _sources(self) -> list[Metrics]:
-        return list(_LIVE_METRICS)
-
-
-_served: dict[int, Any] = {}
-_served_lock = threading.Lock()
-
-
-def serve_prometheus(port: int, addr: str = "0.0.0.0") -> Any:
-    """Serve ``/metrics`` for every live ``Metrics`` on ``port`` (once per port).
-
-    Returns the ``CollectorRegistry`` used. Needs ``pip install 'agentcache[metrics]'``.
-    """
-    try:
-        from prometheus_client import CollectorRegistry, start_http_server
-    except ImportError:
-        raise ConfigurationError(
-            "AGENTCACHE_METRICS__PROMETHEUS_PORT is set but prometheus_client is not installed; "
-            "pip install 'agentcache[metrics]'"
-        ) from None
-    with _served_lock:
-        if port not in _served:
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(_LiveCollector(()))
-            start_http_server(port, addr=addr, registry=registry)
-            _served[port] = registry
-        return _served[port]
-
-
-class OpenTelemetrySink:
-    """Forwards every report to OpenTelemetry instruments (``opentelemetry-api``)."""
-
-    def __init__(self, meter_name: str = "agentcache") -> None:
-        try:
-            from opentelemetry import metrics as otel_metrics
-        except ImportError:
-            raise ConfigurationError(
-                "OpenTelemetrySink needs opentelemetry-api: pip install opentelemetry-api"
-            ) from None
-        self._meter = otel_metrics.get_meter(meter_name)
-        self._counters: dict[str, Any] = {}
-        self._latency = self._meter.create_histogram(
-            "agentcache.redis.latency", unit="s", description="Redis round-trip latency"
-        )
-
-    @classmethod
-    def if_installed(cls) -> OpenTelemetrySink | None:
-        try:
-            return cls()
-        except ConfigurationError:
-            return None
-
-    def add(self, series: Series, name: str, value: float) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = self._meter.create_counter(f"agentcache.{name}")
-        counter.add(value, {"layer": series.layer, "tenant": series.tenant, "agent": series.agent})
-
-    def observe(self, series: Series, operation: str, seconds: float) -> None:
-        attrs = {"layer": series.layer, "tenant": series.tenant, "agent": series.agent}
-        self._latency.record(seconds, {**attrs, "operation": operation})
