@@ -11,7 +11,10 @@ three places, none of which adds a round trip to the call that made it:
   pipelined ``HINCRBY``/``HINCRBYFLOAT`` batch into hashes keyed
   ``{prefix}:stats:{{tenant}}:{layer}:{agent}``. They outlive the process and
   add up across processes; ``agentcache stats`` reads them. While Redis is
-  down the deltas wait in memory and are written once it is back;
+  down the deltas wait in memory and are written once it is back. At
+  interpreter exit one last flush is tried; if Redis is gone by then, what
+  it held is lost (logged at DEBUG only, so exiting after the server stopped
+  is quiet);
 * optional sinks, e.g. ``OpenTelemetrySink`` (only if opentelemetry is installed).
 
 Faults are attributed to the tenant and agent of the call that hit them via
@@ -40,10 +43,10 @@ import redis
 import redis.asyncio as aredis
 
 from agentcache import _keys
-from agentcache._faults import FaultGuard
+from agentcache._faults import FAULTS, OPEN, FaultGuard
 from agentcache._metrics_export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
 from agentcache._redis import SyncClient, sync_client
-from agentcache.exceptions import ConfigurationError
+from agentcache.exceptions import CacheUnavailableError, ConfigurationError
 from agentcache.settings import AgentCacheSettings, ReliabilitySettings
 
 logger = logging.getLogger("agentcache.metrics")
@@ -277,12 +280,45 @@ class RedisCounters:
             if not batch:
                 return True
             retry = self.guard.run("flush", lambda: self._write(batch))
-            if retry is None:  # the link failed: keep everything for the next flush
-                self._merge_back(batch)
-                return False
-            self._merge_back(retry)
-            self.flushed += len(batch)
-            return not retry
+            return self._settle(batch, retry)
+
+    def flush_at_exit(self) -> bool:
+        """The last flush, at interpreter exit: a fault is logged at DEBUG only.
+
+        By then the server may well be gone (a test's or an embedded server
+        stopped first, a shutdown in progress), and nothing can retry later:
+        deltas that cannot be written now are lost. It bypasses the guard (no
+        warning), and skips the attempt while the breaker is open (no connect
+        timeout to sit through on the way out).
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, {}
+            if not batch:
+                return True
+            try:
+                if self.guard.state == OPEN:
+                    raise CacheUnavailableError("circuit open")
+                retry: dict[Series, dict[str, float]] | None = self._write(batch)
+            except FAULTS as exc:
+                logger.debug(
+                    "agentcache metrics: final flush at exit failed (%s: %s); "
+                    "%d counter series lost",
+                    type(exc).__name__, exc, len(batch),
+                )  # fmt: skip
+                retry = None
+            return self._settle(batch, retry)
+
+    def _settle(
+        self, batch: dict[Series, dict[str, float]], retry: dict[Series, dict[str, float]] | None
+    ) -> bool:
+        """Keep what was not written for the next flush; True if nothing is left."""
+        if retry is None:  # the link failed: keep everything
+            self._merge_back(batch)
+            return False
+        self._merge_back(retry)
+        self.flushed += len(batch)
+        return not retry
 
     def _write(self, batch: Mapping[Series, Mapping[str, float]]) -> dict[Series, dict[str, float]]:
         """Send the batch in one pipeline; return the deltas to retry later.
@@ -350,7 +386,7 @@ def _flush_loop(ref: weakref.ref[RedisCounters], wake: threading.Event, interval
 def _flush_all_at_exit() -> None:
     for counters in list(_LIVE_COUNTERS):
         if not counters._closed:
-            counters.flush()
+            counters.flush_at_exit()
 
 
 def read_counters(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -195,3 +197,44 @@ async def test_async_cache_counts_through_a_sync_twin_of_its_client(
     await cache.aclose()
     await client.aclose()
     assert counts(redis_client, key_prefix, "acme") == {STORES: 1, HITS: 1, "exact_hits": 1}
+
+
+_EXIT_SCRIPT = """
+import logging, sys
+import redis
+from agentcache._server import EmbeddedRedis
+from agentcache.metrics import Metrics, RedisCounters
+
+# The exit flush's DEBUG record goes to stdout; warnings reach stderr as usual.
+handler = logging.StreamHandler(sys.stdout)
+handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+logging.getLogger("agentcache.metrics").addHandler(handler)
+logging.getLogger("agentcache.metrics").setLevel(logging.DEBUG)
+server = EmbeddedRedis().start()
+client = redis.Redis.from_url(server.url, socket_connect_timeout=1, socket_timeout=1)
+running, exiting = (
+    Metrics(counters=RedisCounters(lambda: client, "exitp", owns_client=False, interval=3600))
+    for _ in range(2)
+)
+for metrics in (running, exiting):
+    metrics.count("tool", "hits", "acme", "search")
+    assert metrics.flush()
+server.stop()
+for metrics in (running, exiting):
+    metrics.count("tool", "hits", "acme", "search")
+assert not running.flush() and not running.flush()  # while running: one warning per burst
+"""
+
+
+def test_exit_after_the_server_stopped_is_quiet_but_a_burst_still_warns_once() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # Two failed flushes while running: one warning. The exit flushes of both
+    # (``exiting`` never failed before, a fresh burst) add none...
+    assert done.stderr.count("agentcache metrics: flush failed (ConnectionError") == 1
+    assert "final flush" not in done.stderr and "WARNING" not in done.stdout
+    # ...they log at DEBUG, saying the counts are lost.
+    assert done.stdout.count("DEBUG agentcache metrics: final flush at exit failed") == 2
+    assert "1 counter series lost" in done.stdout
