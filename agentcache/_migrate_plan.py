@@ -252,6 +252,7 @@ def make_plan(
     *,
     alias: str,
     key_prefix: str,
+    index_name: str,
     next_version: int,
     target_model: str,
     force_reembed: bool = False,
@@ -274,7 +275,7 @@ def make_plan(
     strategy: Strategy = "copy" if transform != "none" else "in_place" if changes else "none"
     target = Version(
         physical=f"{alias}:v{next_version}" if strategy != "none" else source.physical,
-        entry_prefix=f"{key_prefix}:sem{next_version}:"
+        entry_prefix=f"{key_prefix}:sem{next_version}:{index_name}:"
         if strategy == "copy"
         else source.entry_prefix,
         version=next_version if strategy != "none" else source.version,

@@ -170,6 +170,7 @@ class Migrator:
             wanted,
             alias=self.alias,
             key_prefix=self.key_prefix,
+            index_name=self.settings.semantic.index_name,
             next_version=max(versions) + 1,
             # Only a vectorizer given (or needed) names the model; else it is kept as recorded.
             target_model=self.vectorizer.model if self.vectorizer is not None else "",

@@ -137,7 +137,7 @@ def test_plan_names_the_strategy(
     assert (plan.strategy, plan.changes) == ("in_place", ("field 'embedding': m 16 -> 32",))
     plan = migrator(variant(settings, semantic__vector_datatype="float16")).plan()
     assert (plan.strategy, plan.transform) == ("copy", "datatype")
-    assert plan.target.entry_prefix == f"{settings.redis.key_prefix}:sem2:"
+    assert plan.target.entry_prefix == f"{settings.redis.key_prefix}:sem2:agentcache:"
     new = variant(settings, embeddings__dims=48, embeddings__model="test-hash-48")
     plan = migrator(new, vectorizer=HashingVectorizer(48, model="test-hash-48")).plan()
     assert (plan.strategy, plan.transform, plan.target.dims) == ("copy", "reembed", 48)
@@ -222,7 +222,7 @@ def test_float16_copy_keeps_writes_made_during_backfill(
     meta = redis_client.hgetall(source.core.meta_key)
     assert (meta[b"datatype"], meta[b"entry_prefix"]) == (
         b"float16",
-        f"{settings.redis.key_prefix}:sem2:".encode(),
+        f"{settings.redis.key_prefix}:sem2:agentcache:".encode(),
     )
     after = make_cache(settings)  # configured float32: follows the index's datatype
     assert (
@@ -233,7 +233,9 @@ def test_float16_copy_keeps_writes_made_during_backfill(
     assert after.check(text, tenant=tenant, agent="support") is None
     assert after.count() == len(entries)  # one added, one removed
     after.store("stored after the swap", "fresh", tenant="acme", agent="support")
-    assert after.core.entry_key("acme", "x").startswith(f"{settings.redis.key_prefix}:sem2:")
+    assert after.core.entry_key("acme", "x").startswith(
+        f"{settings.redis.key_prefix}:sem2:agentcache:"
+    )
 
 
 def test_reembed_with_new_model_and_dims(
