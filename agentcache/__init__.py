@@ -31,10 +31,13 @@ from agentcache.llm import (
     CachedAnthropic,
     CachedOpenAI,
     CacheInfo,
+    CacheMode,
     Ledger,
     cache_info,
     print_session_table,
+    session_table,
 )
+from agentcache.migrations import MigrationPlan, MigrationReport, MigrationStatus, Migrator
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
@@ -52,6 +55,7 @@ from agentcache.vectorizers import (
     OpenAIVectorizer,
     Vectorizer,
 )
+from agentcache.warm import WarmReport, warm_cache
 
 __version__ = "0.1.0"
 
@@ -68,6 +72,7 @@ __all__ = [
     "AsyncToolCache",
     "CacheHit",
     "CacheInfo",
+    "CacheMode",
     "CacheStats",
     "CacheUnavailableError",
     "CachedAnthropic",
@@ -89,6 +94,10 @@ __all__ = [
     "LocalVectorizer",
     "MigrationError",
     "MigrationLockedError",
+    "MigrationPlan",
+    "MigrationReport",
+    "MigrationStatus",
+    "Migrator",
     "MissingModuleError",
     "OpenAIVectorizer",
     "PriceTable",
@@ -101,8 +110,11 @@ __all__ = [
     "UnkeyableArgumentError",
     "Usage",
     "Vectorizer",
+    "WarmReport",
     "__version__",
     "cache_info",
     "cached_tool",
     "print_session_table",
+    "session_table",
+    "warm_cache",
 ]
