@@ -30,11 +30,12 @@ Example::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import unquote
@@ -64,15 +65,17 @@ __all__ = [
     "bind_scope",
     "live_metrics",
     "read_counters",
+    "scoped",
     "serve_prometheus",
 ]
 
 # Event names (hash fields and metric names).
 HITS, EXACT_HITS, SHADOW_HITS, MISSES = "hits", "exact_hits", "shadow_hits", "misses"
 ERRORS, STORES, EVICTIONS = "errors", "stores", "evictions"
+PROVIDER_CALLS = "provider_calls"  # LLM calls a cached client sent to the provider
 TOKENS_SAVED, USD_SAVED = "tokens_saved", "usd_saved"
 SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED = "shadow_tokens_saved", "shadow_usd_saved"
-EVENTS = (HITS, EXACT_HITS, SHADOW_HITS, MISSES, ERRORS, STORES, EVICTIONS)
+EVENTS = (HITS, EXACT_HITS, SHADOW_HITS, MISSES, ERRORS, STORES, EVICTIONS, PROVIDER_CALLS)
 SAVINGS = (TOKENS_SAVED, USD_SAVED, SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED)
 
 # Upper bounds (seconds) of the latency buckets; the last one is +Inf.
@@ -80,9 +83,13 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"),
 )  # fmt: skip
 
-# Faults outside any tenant's call (start-up, clear()). No real tenant id is
-# empty, so this scope cannot collide with one; it is counted in-process only.
+# Reports outside any tenant: shared tool calls, the embedding cache (keyed by
+# text, not tenant), faults at start-up. No real tenant id is empty, so this
+# scope cannot collide with one. In Redis it is the tag SHARED_TAG, the one
+# the tool cache stores shared results under; encode_id always escapes '~',
+# so no tenant's tag can equal it.
 NO_TENANT = ""
+SHARED_TAG = "{~global}"
 
 _scope: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "agentcache_metrics_scope", default=None
@@ -96,6 +103,16 @@ def bind_scope(tenant: str | None, agent: str | None = None) -> None:
 
 def current_scope() -> tuple[str, str]:
     return _scope.get() or (NO_TENANT, "")
+
+
+@contextlib.contextmanager
+def scoped(tenant: str, agent: str) -> Iterator[None]:
+    """``bind_scope`` for the duration of a ``with`` block, then the previous scope."""
+    token = _scope.set((tenant, agent))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
 
 
 class Series(NamedTuple):
@@ -163,10 +180,14 @@ class MetricsSink(Protocol):
 
 
 def counter_key(prefix: str, series: Series) -> str:
-    """``{prefix}:stats:{{tenant}}:{layer}:{agent}``: one hash per series."""
-    return _keys.tenant_key(
-        prefix, _keys.METRICS, series.tenant, series.layer, _keys.encode_id(series.agent)
-    )
+    """``{prefix}:stats:{{tenant}}:{layer}:{agent}``: one hash per series.
+
+    ``NO_TENANT`` series use ``SHARED_TAG`` in place of a tenant's tag.
+    """
+    agent = _keys.encode_id(series.agent)
+    if series.tenant == NO_TENANT:
+        return ":".join((prefix, _keys.METRICS, SHARED_TAG, series.layer, agent))
+    return _keys.tenant_key(prefix, _keys.METRICS, series.tenant, series.layer, agent)
 
 
 def parse_counter_key(prefix: str, key: str) -> Series | None:
@@ -175,6 +196,8 @@ def parse_counter_key(prefix: str, key: str) -> Series | None:
     if len(parts) != 5 or parts[0] != prefix or parts[1] != _keys.METRICS:
         return None
     tag = parts[2]
+    if tag == SHARED_TAG:
+        return Series(parts[3], NO_TENANT, unquote(parts[4]))
     if not (tag.startswith("{") and tag.endswith("}")):
         return None
     # encode_id only leaves [A-Za-z0-9_.-] raw, so unquote is its exact inverse.
@@ -392,12 +415,14 @@ def _flush_all_at_exit() -> None:
 def read_counters(
     client: SyncClient, prefix: str, tenant: str | None = None
 ) -> dict[Series, dict[str, float]]:
-    """Every Redis-side counter hash under ``prefix`` (one tenant's when given)."""
-    pattern = (
-        f"{prefix}:{_keys.METRICS}:*"
-        if tenant is None
-        else _keys.tenant_pattern(prefix, _keys.METRICS, tenant)
-    )
+    """Every Redis-side counter hash under ``prefix`` (one tenant's when given;
+    ``NO_TENANT`` reads the shared ones)."""
+    if tenant is None:
+        pattern = f"{prefix}:{_keys.METRICS}:*"
+    elif tenant == NO_TENANT:
+        pattern = f"{prefix}:{_keys.METRICS}:{SHARED_TAG}:*"
+    else:
+        pattern = _keys.tenant_pattern(prefix, _keys.METRICS, tenant)
     keys = sorted({_text(key) for key in client.scan_iter(match=pattern, count=1000)})
     rows = [(key, series) for key in keys if (series := parse_counter_key(prefix, key))]
     if not rows:
@@ -499,7 +524,7 @@ class Metrics:
             if hist is None:
                 hist = self._latency[(series, operation)] = Histogram()
             hist.observe(seconds)
-        if self.redis is not None and tenant != NO_TENANT:
+        if self.redis is not None:
             self.redis.add(series, _latency_fields(operation, seconds))
         for sink in self.sinks:
             sink.observe(series, operation, seconds)
@@ -513,9 +538,9 @@ class Metrics:
                 row = self._counters[series] = {}
             for name, value in fields.items():
                 row[name] = row.get(name, 0) + value
-        # Redis-side counters are per tenant only: a key outside every tenant's
-        # hash tag would be refused to a per-tenant ACL user (docs/operations.md).
-        if self.redis is not None and series.tenant != NO_TENANT:
+        # A per-tenant ACL user may be refused NO_TENANT's key: that delta is
+        # dropped at flush without holding back the others (docs/operations.md).
+        if self.redis is not None:
             self.redis.add(series, fields)
         for sink in self.sinks:
             for name, value in fields.items():

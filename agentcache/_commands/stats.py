@@ -2,8 +2,13 @@
 
 The counters are written by every process using the cache (see
 agentcache/metrics.py), so the figures cover all of them and survive restarts.
-Shadow-mode figures show what would have been served: ``shadow`` hits are
-counted as misses, and the would-be hit rate adds them back.
+One row per tenant and layer: ``semantic``, ``embedding``, ``tool`` and
+``llm`` (the cached clients: hits, provider calls, tokens and dollars saved).
+Counts outside any tenant (shared tool calls, the embedding cache) show as
+``(shared)``; ``--tenant ''`` selects them. With ``--agents`` a tool row is
+one tool and an embedding row one model. Shadow-mode figures show what would
+have been served: ``shadow`` hits are counted as misses, and the would-be hit
+rate adds them back.
 """
 
 from __future__ import annotations
@@ -108,22 +113,28 @@ def render(rows: list[Row]) -> str:
         return "no counters yet (nothing cached through this prefix, or metrics disabled)"
     header = (
         f"{'tenant':<20} {'layer':<10} {'agent':<12} {'lookups':>8} {'hit%':>7} {'shadow':>7} "
-        f"{'would%':>7} {'errors':>7} {'stores':>7} {'evict':>6} {'tokens':>9} {'saved$':>9} "
-        f"{'p50':>7} {'p95':>7}"
+        f"{'would%':>7} {'errors':>7} {'stores':>7} {'evict':>6} {'llm':>6} {'tokens':>9} "
+        f"{'saved$':>9} {'p50':>7} {'p95':>7}"
     )
     lines = [header]
     for row in rows:
         check = row.latency.get("check") or next(iter(row.latency.values()), m.Histogram())
-        tenant = repr(row.tenant) if row.tenant else "(no tenant)"
+        tenant = repr(row.tenant) if row.tenant else "(shared)"
         agent = repr(row.agent) if row.agent else ""
         lines.append(
             f"{tenant[:20]:<20} {row.layer[:10]:<10} {agent[:12]:<12} "
             f"{row.lookups:>8.0f} {_pct(row.hit_rate):>7} {row.get(m.SHADOW_HITS):>7.0f} "
             f"{_pct(row.would_be_hit_rate):>7} {row.get(m.ERRORS):>7.0f} "
             f"{row.get(m.STORES):>7.0f} {row.get(m.EVICTIONS):>6.0f} "
+            f"{row.get(m.PROVIDER_CALLS):>6.0f} "
             f"{row.get(m.TOKENS_SAVED):>9.0f} {row.get(m.USD_SAVED):>9.4f} "
             f"{_ms(check.quantile(0.5)):>7} {_ms(check.quantile(0.95)):>7}"
         )
+    lines.append(
+        f"saved: {sum(row.get(m.TOKENS_SAVED) for row in rows):.0f} tokens, "
+        f"${sum(row.get(m.USD_SAVED) for row in rows):.4f} (net of prompt-cache writes; "
+        "llm = calls sent to the provider)"
+    )
     shadow_usd = sum(row.get(m.SHADOW_USD_SAVED) for row in rows)
     if shadow_usd or any(row.get(m.SHADOW_HITS) for row in rows):
         lines.append(
