@@ -19,9 +19,11 @@ from agentcache._faults import FaultGuard
 from agentcache._hashing import arguments_digest, bind_arguments, key_digest, slot_groups
 from agentcache._serialize import dumps, loads
 from agentcache.exceptions import ConfigurationError, SerializationError, UnkeyableArgumentError
+from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics, current_scope
 from agentcache.settings import AgentCacheSettings
 
 GLOBAL_SCOPE_TAG = "{~global}"
+LAYER = "tool"  # the metrics layer; its series' agent is the tool name
 OnUnkeyable = Literal["raise", "bypass"]
 TenantArg = str | Callable[..., str | None] | None
 
@@ -77,6 +79,7 @@ class ToolSpec:
 class ToolKeys:
     value: str
     lock: str
+    tenant: str = NO_TENANT  # the metrics scope: NO_TENANT for shared calls
 
 
 @dataclass
@@ -114,10 +117,30 @@ class ToolCacheCore:
     def __init__(self, settings: AgentCacheSettings) -> None:
         self.settings = settings
         self.prefix = settings.redis.key_prefix
-        self.guard = FaultGuard(settings.reliability, layer="tools")
+        # Replaced by attach_metrics once the wrapper has its client.
+        self.metrics = Metrics(enabled=False)
+        self.owns_metrics = False
+        self.guard = FaultGuard(
+            settings.reliability,
+            layer="tools",
+            on_fault=self._count_fault,
+            on_latency=self._observe,
+        )
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, int]] = {}
         self._owners: dict[str, str] = {}
+
+    def attach_metrics(self, metrics: Metrics | None, client: object) -> None:
+        """Count into ``metrics``, else into one built from settings (then owned)."""
+        self.owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=client)
+
+    # Faults and latencies belong to the call's scope (tools.py binds it).
+    def _count_fault(self, operation: str, exc: BaseException) -> None:
+        self.metrics.count(LAYER, ERRORS, *current_scope())
+
+    def _observe(self, operation: str, seconds: float) -> None:
+        self.metrics.observe(LAYER, operation, seconds)
 
     # -- registration and keys ------------------------------------------------
 
@@ -189,6 +212,7 @@ class ToolCacheCore:
         return ToolKeys(
             value=":".join((self.prefix, _keys.TOOLS, tag, name, digest)),
             lock=":".join((self.prefix, _keys.LOCKS, tag, _keys.TOOLS, name, digest)),
+            tenant=NO_TENANT if tenant is None else tenant,
         )
 
     def _tenant(self, spec: ToolSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
@@ -264,6 +288,16 @@ class ToolCacheCore:
             for name_ in fields:
                 if name_ is not None:
                     counts[name_] += 1
+        # Hits and misses also go to the shared metrics, in the scope tools.py
+        # bound for this call (its tenant, the tool name as the agent).
+        for event in (HITS, MISSES):
+            if event in fields:
+                self.metrics.count(LAYER, event, *current_scope())
+
+    def stored(self, reply: object) -> None:
+        """Count a store whose script ran (``reply`` None: Redis faulted, nothing stored)."""
+        if reply is not None:
+            self.metrics.count(LAYER, STORES, *current_scope())
 
     def info(self, name: str) -> ToolCacheInfo:
         with self._lock:

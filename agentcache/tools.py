@@ -55,6 +55,7 @@ from agentcache._tools_core import (
     delete_batches,
 )
 from agentcache.exceptions import ConfigurationError
+from agentcache.metrics import Metrics, scoped
 from agentcache.settings import AgentCacheSettings
 
 P = ParamSpec("P")
@@ -62,12 +63,24 @@ R = TypeVar("R")
 
 
 class ToolCache:
-    """The synchronous tool result cache; closes the client only if it made it."""
+    """The synchronous tool result cache; closes the client only if it made it.
 
-    def __init__(self, settings: AgentCacheSettings, client: SyncClient | None = None) -> None:
+    ``metrics``: where hits, misses, stores and faults are counted (layer
+    ``tool``, the call's tenant, the tool name as the agent); default: one
+    built from ``settings.metrics``, closed with the cache.
+    """
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        client: SyncClient | None = None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._core = ToolCacheCore(settings)
         self._owns_client = client is None
         self.client: SyncClient = client if client is not None else sync_client(settings)
+        self._core.attach_metrics(metrics, self.client)
         self._acquire = self.client.register_script(ACQUIRE_SCRIPT)
         self._store = self.client.register_script(STORE_SCRIPT)
         self._release = self.client.register_script(RELEASE_SCRIPT)
@@ -79,6 +92,10 @@ class ToolCache:
     @property
     def guard(self) -> FaultGuard:
         return self._core.guard
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._core.metrics
 
     def info(self) -> dict[str, ToolCacheInfo]:
         """Hit/miss counts per tool name."""
@@ -95,18 +112,22 @@ class ToolCache:
             return fn(*args, **kwargs)
         attempt = core.start()
         lock_ms = str(core.lock_ms())
-        while True:
-            reply = core.guard.run(
-                "lookup",
-                lambda: self._acquire(keys=[keys.value, keys.lock], args=[attempt.token, lock_ms]),
-            )
-            action = core.next_action(spec, attempt, reply)
-            if isinstance(action, Hit):
-                return action.value  # type: ignore[no-any-return]
-            if isinstance(action, Sleep):
-                time.sleep(action.seconds)
-                continue
-            return self._run(spec, keys, attempt.token if action.locked else "", fn, args, kwargs)
+        with scoped(keys.tenant, spec.name):
+            while True:
+                reply = core.guard.run(
+                    "lookup",
+                    lambda: self._acquire(
+                        keys=[keys.value, keys.lock], args=[attempt.token, lock_ms]
+                    ),
+                )
+                action = core.next_action(spec, attempt, reply)
+                if isinstance(action, Hit):
+                    return action.value  # type: ignore[no-any-return]
+                if isinstance(action, Sleep):
+                    time.sleep(action.seconds)
+                    continue
+                token = attempt.token if action.locked else ""
+                return self._run(spec, keys, token, fn, args, kwargs)
 
     def _run(
         self,
@@ -126,12 +147,13 @@ class ToolCache:
                     "unlock", lambda: self._release(keys=[keys.lock], args=[token])
                 )
             raise
-        self._core.guard.run(
+        reply = self._core.guard.run(
             "store",
             lambda: self._store(
                 keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
             ),
         )
+        self._core.stored(reply)
         return result
 
     def invalidate(self, spec: ToolSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
@@ -163,6 +185,8 @@ class ToolCache:
         return self._core.guard.run("invalidate", delete) or 0
 
     def close(self) -> None:
+        if self._core.owns_metrics:
+            self._core.metrics.close()
         if self._owns_client:
             self.client.close()
 
@@ -176,10 +200,17 @@ class ToolCache:
 class AsyncToolCache:
     """The asyncio twin of ``ToolCache``."""
 
-    def __init__(self, settings: AgentCacheSettings, client: AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        client: AsyncClient | None = None,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._core = ToolCacheCore(settings)
         self._owns_client = client is None
         self.client: AsyncClient = client if client is not None else async_client(settings)
+        self._core.attach_metrics(metrics, self.client)
         self._acquire = self.client.register_script(ACQUIRE_SCRIPT)
         self._store = self.client.register_script(STORE_SCRIPT)
         self._release = self.client.register_script(RELEASE_SCRIPT)
@@ -191,6 +222,10 @@ class AsyncToolCache:
     @property
     def guard(self) -> FaultGuard:
         return self._core.guard
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._core.metrics
 
     def info(self) -> dict[str, ToolCacheInfo]:
         """Hit/miss counts per tool name."""
@@ -211,19 +246,22 @@ class AsyncToolCache:
             return await fn(*args, **kwargs)
         attempt = core.start()
         lock_ms = str(core.lock_ms())
-        while True:
-            reply = await core.guard.arun(
-                "lookup",
-                lambda: self._acquire(keys=[keys.value, keys.lock], args=[attempt.token, lock_ms]),
-            )
-            action = core.next_action(spec, attempt, reply)
-            if isinstance(action, Hit):
-                return action.value  # type: ignore[no-any-return]
-            if isinstance(action, Sleep):
-                await asyncio.sleep(action.seconds)
-                continue
-            token = attempt.token if action.locked else ""
-            return await self._run(spec, keys, token, fn, args, kwargs)
+        with scoped(keys.tenant, spec.name):
+            while True:
+                reply = await core.guard.arun(
+                    "lookup",
+                    lambda: self._acquire(
+                        keys=[keys.value, keys.lock], args=[attempt.token, lock_ms]
+                    ),
+                )
+                action = core.next_action(spec, attempt, reply)
+                if isinstance(action, Hit):
+                    return action.value  # type: ignore[no-any-return]
+                if isinstance(action, Sleep):
+                    await asyncio.sleep(action.seconds)
+                    continue
+                token = attempt.token if action.locked else ""
+                return await self._run(spec, keys, token, fn, args, kwargs)
 
     async def _run(
         self,
@@ -243,12 +281,13 @@ class AsyncToolCache:
                     "unlock", lambda: self._release(keys=[keys.lock], args=[token])
                 )
             raise
-        await self._core.guard.arun(
+        reply = await self._core.guard.arun(
             "store",
             lambda: self._store(
                 keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
             ),
         )
+        self._core.stored(reply)
         return result
 
     async def invalidate(
@@ -282,6 +321,8 @@ class AsyncToolCache:
         return await self._core.guard.arun("invalidate", delete) or 0
 
     async def aclose(self) -> None:
+        if self._core.owns_metrics:
+            await asyncio.to_thread(self._core.metrics.close)  # a sync flush
         if self._owns_client:
             await self.client.aclose()
 

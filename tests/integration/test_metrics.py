@@ -18,6 +18,7 @@ from agentcache.metrics import (
     ERRORS,
     HITS,
     MISSES,
+    NO_TENANT,
     SHADOW_HITS,
     STORES,
     Metrics,
@@ -29,6 +30,7 @@ from agentcache.metrics import (
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
+from agentcache.tools import ToolCache, cached_tool
 
 PROMPT = "What is the refund window?"
 
@@ -38,6 +40,11 @@ def cache(settings: AgentCacheSettings) -> Iterator[SemanticCache]:
     with SemanticCache(settings, vectorizer=HashingVectorizer()) as c:
         yield c
         c.drop()
+
+
+def events(fields: dict[str, float]) -> dict[str, float]:
+    """A counter hash without its latency histogram fields."""
+    return {name: value for name, value in fields.items() if not name.startswith("lat:")}
 
 
 def counts(client: redis.Redis, prefix: str, tenant: str) -> dict[str, float]:
@@ -238,3 +245,49 @@ def test_exit_after_the_server_stopped_is_quiet_but_a_burst_still_warns_once() -
     # ...they log at DEBUG, saying the counts are lost.
     assert done.stdout.count("DEBUG agentcache metrics: final flush at exit failed") == 2
     assert "1 counter series lost" in done.stdout
+
+
+def test_tool_calls_count_per_tenant_and_tool_and_shared_ones_under_the_global_tag(
+    settings: AgentCacheSettings,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with ToolCache(settings) as tools:
+
+        @cached_tool(tools, tenant_arg="tenant")
+        def lookup(query: str, tenant: str) -> str:
+            return query.upper()
+
+        @cached_tool(tools)
+        def weather(city: str) -> str:
+            return f"sunny in {city}"
+
+        lookup("refunds", tenant="acme")
+        lookup("refunds", tenant="acme")
+        lookup("refunds", tenant="globex")
+        weather("Oslo")
+        weather("Oslo")
+        assert tools.metrics.flush()
+        counters = read_counters(redis_client, key_prefix)
+    # The agent column of the tool layer is the tool name.
+    assert events(counters[Series("tool", "acme", "lookup")]) == {HITS: 1, MISSES: 1, STORES: 1}
+    assert events(counters[Series("tool", "globex", "lookup")]) == {MISSES: 1, STORES: 1}
+    ((series, shared),) = read_counters(redis_client, key_prefix, NO_TENANT).items()
+    assert series == Series("tool", NO_TENANT, "weather")
+    assert events(shared) == {HITS: 1, MISSES: 1, STORES: 1}
+    assert shared["lat:lookup:n"] == 2
+    assert redis_client.exists(f"{key_prefix}:stats:{{~global}}:tool:weather")
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    url = str(settings.redis.url)
+    assert cli.main(["stats", "--url", url, "--agents", "--json"]) == 0
+    rows = {
+        (r["tenant"], r["layer"], r["agent"]): r
+        for r in json.loads(capsys.readouterr().out)["rows"]
+    }
+    assert rows[("acme", "tool", "lookup")]["hit_rate"] == 0.5
+    assert rows[("", "tool", "weather")]["stores"] == 1
+    assert cli.main(["stats", "--url", url]) == 0
+    table = capsys.readouterr().out
+    assert "(shared)" in table and " tool " in table
