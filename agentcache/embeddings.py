@@ -38,10 +38,14 @@ from agentcache._faults import FaultGuard
 from agentcache._hashing import slot_groups
 from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.exceptions import ConfigurationError, InvalidInputError
+from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, Vectorizer, as_vector
 
 _DTYPE = np.dtype("<f4")
+# Metrics: vectors are shared by all tenants, so the series is the shared
+# scope (NO_TENANT) with the model as the agent.
+_LAYER = "embedding"
 
 Compute = Callable[[str], Any]
 ComputeMany = Callable[[Sequence[str]], Sequence[Any]]
@@ -78,7 +82,15 @@ class _EmbeddingCore:
             raise ConfigurationError(f"embedding cache needs a model and dims >= 1: {self.dims}")
         self.enabled = cfg.cache_enabled
         self.ttl_seconds = cfg.ttl_seconds
-        self.guard = FaultGuard(settings.reliability, layer="embeddings")
+        # Replaced by attach_metrics once the wrapper has its client.
+        self.metrics = Metrics(enabled=False)
+        self.owns_metrics = False
+        self.guard = FaultGuard(
+            settings.reliability,
+            layer="embeddings",
+            on_fault=self._count_fault,
+            on_latency=self._observe,
+        )
         self._base = ":".join(
             (
                 settings.redis.key_prefix,
@@ -90,6 +102,22 @@ class _EmbeddingCore:
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
+
+    def attach_metrics(self, metrics: Metrics | None, client: object) -> None:
+        """Count into ``metrics``, else into one built from settings (then owned)."""
+        self.owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=client)
+
+    def _count_fault(self, operation: str, exc: BaseException) -> None:
+        self.metrics.count(_LAYER, ERRORS, NO_TENANT, self.model)
+
+    def _observe(self, operation: str, seconds: float) -> None:
+        self.metrics.observe(_LAYER, operation, seconds, NO_TENANT, self.model)
+
+    def stored(self, written: object, n: int) -> None:
+        """Count ``n`` vectors stored, unless the write faulted (``written`` None)."""
+        if written is not None and n:
+            self.metrics.count(_LAYER, STORES, NO_TENANT, self.model, n)
 
     def key(self, text: str) -> str:
         if not isinstance(text, str):
@@ -143,6 +171,10 @@ class _EmbeddingCore:
         with self._lock:
             self._hits += hits
             self._misses += misses
+        if hits:
+            self.metrics.count(_LAYER, HITS, NO_TENANT, self.model, hits)
+        if misses:
+            self.metrics.count(_LAYER, MISSES, NO_TENANT, self.model, misses)
 
     def info(self) -> EmbeddingCacheInfo:
         with self._lock:
@@ -163,10 +195,12 @@ class EmbeddingCache:
         *,
         model: str | None = None,
         dims: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._core = _EmbeddingCore(settings, model, dims)
         self._owns_client = client is None
         self.client: SyncClient = client if client is not None else sync_client(settings)
+        self._core.attach_metrics(metrics, self.client)
 
     @property
     def model(self) -> str:
@@ -179,6 +213,10 @@ class EmbeddingCache:
     @property
     def guard(self) -> FaultGuard:
         return self._core.guard
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._core.metrics
 
     def info(self) -> EmbeddingCacheInfo:
         return self._core.info()
@@ -198,9 +236,10 @@ class EmbeddingCache:
         """Store ``vector`` for ``text`` (checked: dims, finite, not all zeros)."""
         key, raw = self._core.key(text), self._core.pack(vector)
         if self._core.enabled:
-            self._core.guard.run(
+            written = self._core.guard.run(
                 "set", lambda: self.client.set(key, raw, ex=self._core.ttl_seconds)
             )
+            self._core.stored(written, 1)
 
     def get_many(self, texts: Sequence[str]) -> list[Vector | None]:
         """Cached vectors of ``texts`` in order (None where absent), in one round trip."""
@@ -261,15 +300,18 @@ class EmbeddingCache:
         if not self._core.enabled or not keys:
             return
 
-        def write() -> None:
+        def write() -> bool:
             pipe = self.client.pipeline(transaction=False)
             for key, raw in zip(keys, values, strict=True):
                 pipe.set(key, raw, ex=self._core.ttl_seconds)
             pipe.execute()
+            return True
 
-        self._core.guard.run("store", write)
+        self._core.stored(self._core.guard.run("store", write), len(keys))
 
     def close(self) -> None:
+        if self._core.owns_metrics:
+            self._core.metrics.close()
         if self._owns_client:
             self.client.close()
 
@@ -294,10 +336,12 @@ class AsyncEmbeddingCache:
         *,
         model: str | None = None,
         dims: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._core = _EmbeddingCore(settings, model, dims)
         self._owns_client = client is None
         self.client: AsyncClient = client if client is not None else async_client(settings)
+        self._core.attach_metrics(metrics, self.client)
 
     @property
     def model(self) -> str:
@@ -310,6 +354,10 @@ class AsyncEmbeddingCache:
     @property
     def guard(self) -> FaultGuard:
         return self._core.guard
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._core.metrics
 
     def info(self) -> EmbeddingCacheInfo:
         return self._core.info()
@@ -327,9 +375,10 @@ class AsyncEmbeddingCache:
     async def set(self, text: str, vector: Any) -> None:
         key, raw = self._core.key(text), self._core.pack(vector)
         if self._core.enabled:
-            await self._core.guard.arun(
+            written = await self._core.guard.arun(
                 "set", lambda: self.client.set(key, raw, ex=self._core.ttl_seconds)
             )
+            self._core.stored(written, 1)
 
     async def get_many(self, texts: Sequence[str]) -> list[Vector | None]:
         batch = self._core.batch(texts)
@@ -390,15 +439,18 @@ class AsyncEmbeddingCache:
         if not self._core.enabled or not keys:
             return
 
-        async def write() -> None:
+        async def write() -> bool:
             pipe = self.client.pipeline(transaction=False)
             for key, raw in zip(keys, values, strict=True):
                 pipe.set(key, raw, ex=self._core.ttl_seconds)
             await pipe.execute()
+            return True
 
-        await self._core.guard.arun("store", write)
+        self._core.stored(await self._core.guard.arun("store", write), len(keys))
 
     async def aclose(self) -> None:
+        if self._core.owns_metrics:
+            await asyncio.to_thread(self._core.metrics.close)  # a sync flush
         if self._owns_client:
             await self.client.aclose()
 

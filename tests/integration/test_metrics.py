@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agentcache import cli
 from agentcache._commands.stats import render, summarize
+from agentcache.embeddings import EmbeddingCache
 from agentcache.metrics import (
     ERRORS,
     HITS,
@@ -291,3 +292,26 @@ def test_tool_calls_count_per_tenant_and_tool_and_shared_ones_under_the_global_t
     assert cli.main(["stats", "--url", url]) == 0
     table = capsys.readouterr().out
     assert "(shared)" in table and " tool " in table
+
+
+def test_embedding_cache_counts_per_model_in_the_shared_scope(
+    settings: AgentCacheSettings,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    embedder = HashingVectorizer()
+    with EmbeddingCache(settings) as cache:
+        cache.get_or_compute_many(["a", "b", "a"], embedder.embed_many)  # 2 misses, 2 stored
+        cache.get_or_compute_many(["a", "b", "c"], embedder.embed_many)  # 2 hits, 1 miss
+        assert cache.metrics.flush()
+    fields = read_counters(redis_client, key_prefix, NO_TENANT)[
+        Series("embedding", NO_TENANT, "test-hash")
+    ]
+    assert events(fields) == {HITS: 2, MISSES: 3, STORES: 3}
+    assert fields["lat:mget:n"] == 2 and fields["lat:store:n"] == 2
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    assert cli.main(["stats", "--url", str(settings.redis.url), "--tenant", ""]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if " embedding " in line]
+    assert row.split()[:4] == ["(shared)", "embedding", "5", "40.0%"]
