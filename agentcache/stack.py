@@ -2,7 +2,8 @@
 
 This is a composer: it builds each layer and hands one to another (the
 embedding cache becomes the semantic cache's vectorizer), so the layers
-themselves never import each other.
+themselves never import each other. It also builds one ``Metrics`` that every
+layer, and the cached LLM clients, count into (``caches.metrics``).
 
 Example::
 
@@ -17,11 +18,13 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
 from agentcache.llm import AsyncCachedAnthropic, AsyncCachedOpenAI, CachedAnthropic, CachedOpenAI
+from agentcache.metrics import Metrics
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.tools import AsyncToolCache, ToolCache
@@ -47,6 +50,8 @@ class AgentCache:
         client: a redis-py client to share (not closed by ``close``).
         vectorizer: the embedding model (default: ``settings.embeddings``); it is
             wrapped in the embedding cache unless ``embeddings.cache_enabled`` is off.
+        metrics: what every layer counts into (not closed by ``close``); default:
+            one built from ``settings.metrics``, flushed and closed by ``close``.
     """
 
     def __init__(
@@ -55,17 +60,22 @@ class AgentCache:
         *,
         client: SyncClient | None = None,
         vectorizer: Vectorizer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
         self._owns_client = client is None
         self.client: SyncClient = client if client is not None else sync_client(self.settings)
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
         base = vectorizer or vectorizer_from_settings(self.settings)
         self.embeddings = EmbeddingCache(
-            self.settings, self.client, model=base.model, dims=base.dims
+            self.settings, self.client, model=base.model, dims=base.dims, metrics=self.metrics
         )
         self.vectorizer = _vectorizer(self.settings, base, self.embeddings)
-        self.semantic = SemanticCache(self.settings, client=self.client, vectorizer=self.vectorizer)
-        self.tools = ToolCache(self.settings, self.client)
+        self.semantic = SemanticCache(
+            self.settings, client=self.client, vectorizer=self.vectorizer, metrics=self.metrics
+        )
+        self.tools = ToolCache(self.settings, self.client, metrics=self.metrics)
 
     def anthropic(self, client: Any = None, **kwargs: Any) -> CachedAnthropic:
         """A ``CachedAnthropic`` answering from this semantic cache."""
@@ -76,8 +86,10 @@ class AgentCache:
         return CachedOpenAI(client, settings=self.settings, cache=self.semantic, **kwargs)
 
     def close(self) -> None:
-        """Close the shared client if this object created it."""
+        """Flush and close the metrics and the shared client if this object created them."""
         self.semantic.close()
+        if self._owns_metrics:
+            self.metrics.close()
         if self._owns_client:
             self.client.close()
 
@@ -97,20 +109,26 @@ class AsyncAgentCache:
         *,
         client: AsyncClient | None = None,
         vectorizer: Vectorizer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
         self._owns_client = client is None
         self.client: AsyncClient = client if client is not None else async_client(self.settings)
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
         base = vectorizer or vectorizer_from_settings(self.settings)
-        self._sync_embeddings = EmbeddingCache(self.settings, model=base.model, dims=base.dims)
+        model, dims = base.model, base.dims
+        self._sync_embeddings = EmbeddingCache(
+            self.settings, model=model, dims=dims, metrics=self.metrics
+        )
         self.embeddings = AsyncEmbeddingCache(
-            self.settings, self.client, model=base.model, dims=base.dims
+            self.settings, self.client, model=model, dims=dims, metrics=self.metrics
         )
         self.vectorizer = _vectorizer(self.settings, base, self._sync_embeddings, self.embeddings)
         self.semantic = AsyncSemanticCache(
-            self.settings, client=self.client, vectorizer=self.vectorizer
+            self.settings, client=self.client, vectorizer=self.vectorizer, metrics=self.metrics
         )
-        self.tools = AsyncToolCache(self.settings, self.client)
+        self.tools = AsyncToolCache(self.settings, self.client, metrics=self.metrics)
 
     def anthropic(self, client: Any = None, **kwargs: Any) -> AsyncCachedAnthropic:
         """An ``AsyncCachedAnthropic`` answering from this semantic cache."""
@@ -124,6 +142,8 @@ class AsyncAgentCache:
         """Close the shared clients if this object created them."""
         await self.semantic.aclose()
         self._sync_embeddings.close()
+        if self._owns_metrics:
+            await asyncio.to_thread(self.metrics.close)  # a sync flush
         if self._owns_client:
             await self.client.aclose()
 

@@ -30,6 +30,7 @@ from agentcache.metrics import (
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
+from agentcache.stack import AgentCache
 from agentcache.testing.vectors import HashingVectorizer
 from agentcache.tools import ToolCache, cached_tool
 
@@ -315,3 +316,30 @@ def test_embedding_cache_counts_per_model_in_the_shared_scope(
     assert cli.main(["stats", "--url", str(settings.redis.url), "--tenant", ""]) == 0
     (row,) = [line for line in capsys.readouterr().out.splitlines() if " embedding " in line]
     assert row.split()[:4] == ["(shared)", "embedding", "5", "40.0%"]
+
+
+def test_agent_cache_builds_one_metrics_for_every_layer(
+    settings: AgentCacheSettings,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with AgentCache(settings, vectorizer=HashingVectorizer()) as caches:
+        layers = (caches.semantic, caches.embeddings, caches.tools)
+        assert all(layer.metrics is caches.metrics for layer in layers)
+        caches.semantic.store(PROMPT, "30 days", tenant="acme", agent="support")
+        caches.semantic.check("What is the refund window for shoes?", tenant="acme", agent="a")
+
+        @cached_tool(caches.tools, tenant_arg="tenant")
+        def lookup(query: str, tenant: str) -> str:
+            return query
+
+        lookup("x", tenant="acme")
+        caches.semantic.drop()
+    # close() flushed the one Metrics: every layer's row is in Redis.
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    assert cli.main(["stats", "--url", str(settings.redis.url), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    found = {(row["tenant"], row["layer"]) for row in rows if row["lookups"] or row["stores"]}
+    assert {("acme", "semantic"), ("acme", "tool"), ("", "embedding")} <= found
