@@ -219,7 +219,7 @@ class VerifiedPolicy:
         return float(weights @ wrong)
 
     def entry_threshold(self, fields: Mapping[str, str], threshold: float) -> float:
-        """The lowest similarity this entry would serve at (its learned threshold)."""
+        """The lowest similarity this entry would serve at (its learned threshold; inf: never)."""
         observations = parse_observations(fields.get(VC_OBS))
         weights = self._posterior(observations, threshold)
         lo, hi = -1.0, 1.0

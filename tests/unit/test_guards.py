@@ -25,38 +25,40 @@ REAL_POSITIVES = [
     (
         "Why can't my boyfriend be romantic?",
         "Why is my boyfriend not romantic? Don't guys like to be romantic?",
-    ),  # qqp  # noqa: E501
+    ),  # qqp
     (
         "What are your biggest regrets from your 20's?",
         "What is your biggest regret from your 20s?",
-    ),  # qqp  # noqa: E501
+    ),  # qqp
     (
         "Which laptop is best to buy within the range of 30000rs?",
         "What is the best laptop under 30000 INR?",
-    ),  # qqp  # noqa: E501
+    ),  # qqp
     ("Are both Visa and Mastercard accepted?", "Do you have Visa or Matercard?"),  # banking77
     ("Can I use my card at any ATMs?", "Do you know the closest ATM?"),  # banking77
     ("My card payment is still pending.", "Explain what the pending payment means?"),  # banking77
     (
-        "How do I prepare for CA final law?",
+        "How should I prepare for CA final law?",
         "How do I prepare for Advanced Financial Management paper of CA Final exams in 2 weeks?",
-    ),  # qqp  # noqa: E501
+    ),  # qqp
     (
         "What are the symptoms of Crohn's disease? I feel I may be developing it :(",
-        "I have been experiencing abdominal pain, diarrhea after meals and bloody stool. Could it be Crohn's disease?",
-    ),  # mqp  # noqa: E501
+        "I have been experiencing abdominal pain, diarrhea after meals, fatigue and occasionally "
+        "bloody stool. Could it be Crohn's disease?",
+    ),  # mqp
     (
-        "I have ADHD is it possible for me to become a surgeon ?",
-        "I am 19 now. I have ADHD since I was 10 years of age but I want to become a surgeon. Is it possible for me?",
-    ),  # mqp  # noqa: E501
+        "I have ADHD is it possible for me to become a surgeon ? Be honest with me please",
+        "I am 19 now. I have ADHD since I was 10 years of age but I want to become a surgeon. "
+        "Is it possible for me?",
+    ),  # mqp
     (
         "How do I send my account money through transfer?",
         "I need to transfer money into my account, how do I go about doing this?",
-    ),  # banking77  # noqa: E501
+    ),  # banking77
     (
         "Who won the debate between Hillary Clinton and Donald Trump on 9/26/2016?",
         "Who won the 2016 September 26th presidential debate between Trump and Hillary?",
-    ),  # qqp  # noqa: E501
+    ),  # qqp
 ]
 
 
