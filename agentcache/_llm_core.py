@@ -29,6 +29,7 @@ from agentcache._streams import (
 )
 from agentcache.costs import PriceTable, Usage
 from agentcache.exceptions import InvalidInputError
+from agentcache.metrics import EXACT_HITS, HITS, MISSES, PROVIDER_CALLS, Metrics
 from agentcache.prompt_caching.anthropic import apply_anthropic_caching
 from agentcache.prompt_caching.openai import apply_openai_caching
 from agentcache.semantic import CacheHit
@@ -37,6 +38,7 @@ from agentcache.settings import AgentCacheSettings
 CacheMode = Literal["use", "bypass", "refresh"]
 _MODES = ("use", "bypass", "refresh")
 _FORMAT = 1  # version of the stored response envelope
+_LAYER = "llm"  # the metrics layer of the cached clients
 
 
 # Parameters that do not change the answer, so they stay out of the scope digest.
@@ -223,6 +225,7 @@ class LLMCore:
         ledger: Ledger,
         tenant: str,
         agent: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self.adapter = adapter
         self.settings = settings
@@ -230,6 +233,7 @@ class LLMCore:
         self.ledger = ledger
         self.tenant = tenant
         self.agent = agent
+        self.metrics = metrics or Metrics(enabled=False)
 
     def prepare(
         self, kwargs: dict[str, Any], tenant: str | None, agent: str | None, mode: str,
@@ -323,6 +327,7 @@ class LLMCore:
             entry_id=hit.entry_id,
             note=f"cached prompt: {hit.prompt}",
         )
+        self._count(call, info)
         return self._mark(response, info)
 
     def replay(self, call: Call, response: Any) -> list[Any]:
@@ -377,7 +382,29 @@ class LLMCore:
             note=note,
             prompt_caching=call.plan,
         )
+        self._count(call, info)
         return self._mark(response, info)
+
+    def _count(self, call: Call, info: CacheInfo) -> None:
+        """Report the call to the metrics (layer ``llm``), with its saving.
+
+        A hit saves the whole avoided call (every token of the stored usage);
+        a provider call saves what prompt caching saved (tokens read from the
+        provider's cache; dollars net of cache writes, so possibly negative).
+        """
+        metrics, tenant, agent = self.metrics, call.tenant, call.agent
+        if info.hit:
+            metrics.count(_LAYER, HITS, tenant, agent)
+            if info.layer == "exact":
+                metrics.count(_LAYER, EXACT_HITS, tenant, agent)
+            tokens = info.usage.total_tokens
+        else:
+            if call.lookup:
+                metrics.count(_LAYER, MISSES, tenant, agent)
+            metrics.count(_LAYER, PROVIDER_CALLS, tenant, agent)
+            tokens = info.usage.cache_read_tokens
+        if tokens or info.cost.saved_usd:
+            metrics.saved(_LAYER, tenant, agent, tokens=tokens, usd=info.cost.saved_usd)
 
     def _mark(self, response: Any, info: CacheInfo) -> Any:
         object.__setattr__(response, "_agentcache", info)

@@ -30,6 +30,7 @@ HTTP call), so code written for streams works unchanged; see ``_streams``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ from agentcache._streams import (
     ReplayStream,
 )
 from agentcache.costs import PriceTable
+from agentcache.metrics import Metrics
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer
@@ -109,20 +111,29 @@ class _ClientBase:
         prices: PriceTable | None = None,
         tenant: str = "default",
         agent: str = "default",
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
         self.client = client if client is not None else self._build_client()
         self._owns_cache = cache is None
-        self.cache = cache if cache is not None else self._build_cache(vectorizer)
+        self.cache = cache if cache is not None else self._build_cache(vectorizer, metrics)
+        # Count where the semantic cache counts, unless told otherwise.
+        cache_metrics = getattr(self.cache, "metrics", None)
+        if metrics is None and isinstance(cache_metrics, Metrics):
+            metrics = cache_metrics
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings)
         self.ledger = ledger or Ledger()
         prices = prices or PriceTable.from_settings(self.settings)
-        self._core = LLMCore(self._adapter, self.settings, prices, self.ledger, tenant, agent)
+        self._core = LLMCore(
+            self._adapter, self.settings, prices, self.ledger, tenant, agent, self.metrics
+        )
         self._bind()
 
     def _build_client(self) -> Any:
         raise NotImplementedError
 
-    def _build_cache(self, vectorizer: Vectorizer | None) -> Any:
+    def _build_cache(self, vectorizer: Vectorizer | None, metrics: Metrics | None) -> Any:
         raise NotImplementedError
 
     def _bind(self) -> None:
@@ -137,8 +148,8 @@ class _ClientBase:
 class _SyncClient(_ClientBase):
     cache: SemanticCache
 
-    def _build_cache(self, vectorizer: Vectorizer | None) -> SemanticCache:
-        return SemanticCache(self.settings, vectorizer=vectorizer)
+    def _build_cache(self, vectorizer: Vectorizer | None, metrics: Metrics | None) -> SemanticCache:
+        return SemanticCache(self.settings, vectorizer=vectorizer, metrics=metrics)
 
     def _create(
         self, sdk_create: Callable[..., Any], tenant: str | None, agent: str | None,
@@ -176,16 +187,21 @@ class _SyncClient(_ClientBase):
         return self._core.finish(call, response, store is not None, note)
 
     def close(self) -> None:
-        """Close the semantic cache if this client created it (the SDK client stays open)."""
+        """Close the semantic cache and metrics if this client created them (the SDK
+        client stays open)."""
         if self._owns_cache:
             self.cache.close()
+        if self._owns_metrics:
+            self.metrics.close()
 
 
 class _AsyncClient(_ClientBase):
     cache: AsyncSemanticCache
 
-    def _build_cache(self, vectorizer: Vectorizer | None) -> AsyncSemanticCache:
-        return AsyncSemanticCache(self.settings, vectorizer=vectorizer)
+    def _build_cache(
+        self, vectorizer: Vectorizer | None, metrics: Metrics | None
+    ) -> AsyncSemanticCache:
+        return AsyncSemanticCache(self.settings, vectorizer=vectorizer, metrics=metrics)
 
     async def _create(
         self, sdk_create: Callable[..., Any], tenant: str | None, agent: str | None,
@@ -222,9 +238,12 @@ class _AsyncClient(_ClientBase):
         return self._core.finish(call, response, store is not None, note)
 
     async def aclose(self) -> None:
-        """Close the semantic cache if this client created it (the SDK client stays open)."""
+        """Close the semantic cache and metrics if this client created them (the SDK
+        client stays open)."""
         if self._owns_cache:
             await self.cache.aclose()
+        if self._owns_metrics:
+            await asyncio.to_thread(self.metrics.close)  # a sync flush
 
 
 def _secret(value: Any) -> str | None:
@@ -242,6 +261,8 @@ class CachedAnthropic(_SyncClient):
         ledger: collects a ``CacheInfo`` per call (``print_session_table``).
         prices: a ``PriceTable`` (default: from settings).
         tenant, agent: defaults for calls that do not pass them.
+        metrics: counts hits, provider calls and savings (layer ``llm``); default:
+            the semantic cache's.
     """
 
     _adapter = AnthropicAdapter()

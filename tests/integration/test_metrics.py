@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
+import anthropic
 import pytest
 import redis
 import redis.asyncio as aredis
@@ -15,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from agentcache import cli
 from agentcache._commands.stats import render, summarize
 from agentcache.embeddings import EmbeddingCache
+from agentcache.llm import CachedAnthropic, cache_info
 from agentcache.metrics import (
     ERRORS,
     HITS,
@@ -31,6 +34,7 @@ from agentcache.metrics import (
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache
+from agentcache.testing.provider import ProviderServer
 from agentcache.testing.vectors import HashingVectorizer
 from agentcache.tools import ToolCache, cached_tool
 
@@ -343,3 +347,55 @@ def test_agent_cache_builds_one_metrics_for_every_layer(
     rows = json.loads(capsys.readouterr().out)["rows"]
     found = {(row["tenant"], row["layer"]) for row in rows if row["lookups"] or row["stores"]}
     assert {("acme", "semantic"), ("acme", "tool"), ("", "embedding")} <= found
+
+
+SONNET = "claude-sonnet-4-5"
+SYSTEM = "You answer questions about the ACME store's policies. " * 90  # cacheable prefix
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK on older model ids
+def test_llm_savings_in_redis_add_up_to_the_cost_reports(
+    settings: AgentCacheSettings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    with ProviderServer() as server:
+        sdk = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k", max_retries=0)
+        claude = CachedAnthropic(sdk, settings=settings, vectorizer=HashingVectorizer(32))
+        assert claude.metrics is claude.cache.metrics
+
+        def ask(question: str) -> Any:
+            return claude.messages.create(
+                model=SONNET,
+                max_tokens=100,
+                system=SYSTEM,
+                messages=[{"role": "user", "content": question}],
+                tenant="acme",
+                agent="support",
+            )
+
+        replies = [
+            ask("What is the refund window?"),  # provider: writes the prompt cache
+            ask("what is the REFUND window"),  # semantic hit (same words)
+            ask("Do you ship to Norway?"),  # provider: reads the prompt cache
+        ]
+        infos = [info for reply in replies if (info := cache_info(reply)) is not None]
+        claude.cache.drop()
+        claude.close()
+        sdk.close()
+    first, hit, read = infos
+    assert [i.layer for i in infos] == ["provider", "semantic", "provider"]
+    # By hand, Sonnet 4.5 at $3 / $15 per MTok, cache writes $3.75, reads $0.30:
+    u = first.usage
+    assert u.cache_write_tokens > 0 and read.usage.cache_read_tokens == u.cache_write_tokens
+    assert first.cost.saved_usd == pytest.approx(-u.cache_write_tokens * 0.75 / 1e6)
+    assert hit.cost.saved_usd == pytest.approx((u.prompt_tokens * 3 + u.output_tokens * 15) / 1e6)
+    assert read.cost.saved_usd == pytest.approx(read.usage.cache_read_tokens * 2.7 / 1e6)
+    fields = read_counters(redis_client, key_prefix, "acme")[Series("llm", "acme", "support")]
+    assert events(fields) == pytest.approx(
+        {
+            HITS: 1,
+            MISSES: 2,
+            "provider_calls": 2,
+            "tokens_saved": u.total_tokens + read.usage.cache_read_tokens,
+            "usd_saved": sum(i.cost.saved_usd for i in infos),
+        }
+    )
