@@ -43,9 +43,10 @@ import redis
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import AsyncScript, Script
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.crc import key_slot
-from redis.exceptions import AskError, MovedError
+from redis.exceptions import AskError, MovedError, NoScriptError
 from redisvl.schema import IndexSchema
 
 from agentcache import _keys
@@ -65,7 +66,9 @@ SpecFor = Callable[[], tuple[str, str]]
 __all__ = [
     "AsyncClusterSearch",
     "ClusterSearch",
+    "aeval_pipelined",
     "create_index_args",
+    "eval_pipelined",
     "merge_search_replies",
     "node_index_name",
     "search_rows_total",
@@ -312,6 +315,72 @@ def async_cluster_search(
 def route_key(tenant: str) -> str:
     """A key in ``tenant``'s hash slot (its hash tag alone)."""
     return _keys.hash_tag(tenant)
+
+
+ScriptCall = tuple[list[str], list[Any]]  # (keys, args) of one script run
+
+
+def _script_results(calls: list[ScriptCall], results: list[Any]) -> tuple[list[Any], list[int]]:
+    """The results, and the positions that need a retry because a node lacked the script."""
+    retry = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, NoScriptError):
+            raise result
+    return results, retry
+
+
+def eval_pipelined(client: RedisCluster, script: Script, calls: list[ScriptCall]) -> list[Any]:
+    """Run ``script`` once per ``(keys, args)`` in one cluster pipeline; return the results.
+
+    redis-py's cluster pipeline refuses registered scripts (``evalsha`` is a
+    blocked method there), so ``EVALSHA`` is queued as a raw command: the
+    pipeline routes each by its first key and follows ``MOVED``/``ASK``. A node
+    that lacks the script (new, restarted) answers ``NOSCRIPT``: the script is
+    loaded on every primary and those calls are sent again.
+    """
+    if not calls:
+        return []
+
+    def run(batch: list[ScriptCall]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for keys, args in batch:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
+
+    results, retry = _script_results(calls, run(calls))
+    if retry:
+        client.script_load(script.script)
+        again, still = _script_results([calls[i] for i in retry], run([calls[i] for i in retry]))
+        if still:
+            raise NoScriptError("the script could not be loaded on every primary")
+        for i, result in zip(retry, again, strict=True):
+            results[i] = result
+    return results
+
+
+async def aeval_pipelined(
+    client: AsyncRedisCluster, script: AsyncScript, calls: list[ScriptCall]
+) -> list[Any]:
+    """The asyncio twin of ``eval_pipelined``."""
+    if not calls:
+        return []
+
+    async def run(batch: list[ScriptCall]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for keys, args in batch:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    results, retry = _script_results(calls, await run(calls))
+    if retry:
+        await client.script_load(script.script)
+        batch = [calls[i] for i in retry]
+        again, still = _script_results(batch, await run(batch))
+        if still:
+            raise NoScriptError("the script could not be loaded on every primary")
+        for i, result in zip(retry, again, strict=True):
+            results[i] = result
+    return results
 
 
 # -- sync I/O ---------------------------------------------------------------

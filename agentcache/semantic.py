@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,7 +25,12 @@ import redis
 from redisvl.index import AsyncSearchIndex, SearchIndex
 from redisvl.schema import IndexSchema
 
-from agentcache._cluster import async_cluster_search, cluster_search
+from agentcache._cluster import (
+    aeval_pipelined,
+    async_cluster_search,
+    cluster_search,
+    eval_pipelined,
+)
 from agentcache._faults import FaultGuard
 from agentcache._policy import DecisionPolicy, policy_from_settings
 from agentcache._redis import (
@@ -422,18 +428,25 @@ class SemanticCache(_SemanticBase):
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
         blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
         for start in range(0, len(rows), _BATCH):
-            pipe = self.client.pipeline(transaction=False)
-            for (prompt, response), blob in zip(
-                rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
-            ):
-                keys, args, _ = core.store_args(
-                    scope, prompt, response, blob, "{}", [], ttl_seconds
+            calls = [
+                core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
+                for (prompt, response), blob in zip(
+                    rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
                 )
-                self._store_script(keys=keys, args=args, client=pipe)
-            results = self.guard.run("store", pipe.execute)
+            ]
+            results = self.guard.run("store", functools.partial(self._store_calls, calls))
             if results is not None:
                 self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
         return ids
+
+    def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run the store script for each ``(keys, args)`` in one pipeline."""
+        if self._cluster is not None:  # a cluster pipeline refuses registered scripts
+            return eval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._store_script(keys=keys, args=args, client=pipe)
+        return pipe.execute()
 
     def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
@@ -834,18 +847,25 @@ class AsyncSemanticCache(_SemanticBase):
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
         blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
         for start in range(0, len(rows), _BATCH):
-            pipe = self.client.pipeline(transaction=False)
-            for (prompt, response), blob in zip(
-                rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
-            ):
-                keys, args, _ = core.store_args(
-                    scope, prompt, response, blob, "{}", [], ttl_seconds
+            calls = [
+                core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
+                for (prompt, response), blob in zip(
+                    rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
                 )
-                await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-            results = await self.guard.arun("store", pipe.execute)
+            ]
+            results = await self.guard.arun("store", functools.partial(self._store_calls, calls))
             if results is not None:
                 self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
         return ids
+
+    async def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """See ``SemanticCache._store_calls``."""
+        if self._cluster is not None:
+            return await aeval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+        return await pipe.execute()
 
     async def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
