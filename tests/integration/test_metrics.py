@@ -389,7 +389,8 @@ def test_llm_savings_in_redis_add_up_to_the_cost_reports(
     assert first.cost.saved_usd == pytest.approx(-u.cache_write_tokens * 0.75 / 1e6)
     assert hit.cost.saved_usd == pytest.approx((u.prompt_tokens * 3 + u.output_tokens * 15) / 1e6)
     assert read.cost.saved_usd == pytest.approx(read.usage.cache_read_tokens * 2.7 / 1e6)
-    fields = read_counters(redis_client, key_prefix, "acme")[Series("llm", "acme", "support")]
+    counters = read_counters(redis_client, key_prefix, "acme")
+    fields = counters[Series("llm", "acme", "support")]
     assert events(fields) == pytest.approx(
         {
             HITS: 1,
@@ -399,3 +400,8 @@ def test_llm_savings_in_redis_add_up_to_the_cost_reports(
             "usd_saved": sum(i.cost.saved_usd for i in infos),
         }
     )
+    # agentcache stats: the llm row and the total carry the dollars saved.
+    saved = f"{sum(i.cost.saved_usd for i in infos):.4f}"
+    table = render(summarize(counters))
+    (llm_row,) = [row for row in table.splitlines() if row.startswith("'acme'") and " llm " in row]
+    assert saved in llm_row and f"${saved}" in table
