@@ -60,21 +60,24 @@ FAQ: dict[str, list[tuple[str, str]]] = {
     ],
 }  # fmt: skip
 
-# (tenant, question, what it should do): paraphrases hit, unrelated questions miss.
+# (tenant, question, what it is): close paraphrases hit; loose ones fall below the
+# threshold (a miss is cheaper than a wrong answer); hard negatives that differ by
+# one word are refused by the guards; unrelated and other tenants' questions miss.
 QUERIES: list[tuple[str, str, str]] = [
     (BANK, "How do I reset my online banking password?", "exact repeat"),
-    (BANK, "I forgot my online banking password, how can I reset it?", "paraphrase"),
-    (BANK, "What's the maximum I can take out of an ATM in a day?", "paraphrase"),
-    (BANK, "My card was stolen, how do I report it?", "paraphrase"),
-    (BANK, "How many days does a transfer abroad take?", "paraphrase"),
-    (BANK, "How do I activate my new debit card?", "exact repeat"),
+    (BANK, "What's the daily ATM withdrawal limit?", "paraphrase"),
+    (BANK, "What is the ATM withdrawal limit per day?", "paraphrase"),
+    (BANK, "How long do international transfers take?", "paraphrase"),
+    (BANK, "How can I set up a direct deposit?", "paraphrase"),
+    (BANK, "My card was stolen, how do I report it?", "loose paraphrase"),
+    (BANK, "What is the weekly ATM withdrawal limit?", "hard negative (weekly)"),
     (BANK, "Do you have a branch in Toronto?", "unrelated"),
-    (BANK, "What is the mortgage rate for a 30-year loan?", "unrelated"),
     (CLOUD, "How do I reset my password?", "exact repeat"),
-    (CLOUD, "How can I get more storage space?", "paraphrase"),
-    (CLOUD, "How do I turn on 2FA for my account?", "paraphrase"),
-    (CLOUD, "How do I roll back to a previous deployment?", "paraphrase"),
-    (CLOUD, "Is there a free plan?", "paraphrase"),
+    (CLOUD, "How can I increase my storage quota?", "paraphrase"),
+    (CLOUD, "How do I roll back a deployment?", "paraphrase"),
+    (CLOUD, "What regions do you support?", "paraphrase"),
+    (CLOUD, "How do I turn on 2FA for my account?", "loose paraphrase"),
+    (CLOUD, "How do I disable two-factor authentication?", "hard negative (disable)"),
     (CLOUD, "Do you support Kubernetes autoscaling?", "unrelated"),
     (CLOUD, "What is the daily ATM withdrawal limit?", "other tenant's question"),
     (BANK, "How do I rotate an API key?", "other tenant's question"),

@@ -20,7 +20,11 @@ def test_demo_session_shows_every_layer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    _demo_llm.run(settings, HashingVectorizer(32), latency=0.01)
+    # The hashing embedder scores the demo's paraphrase lower than MiniLM (0.974) does.
+    loose = settings.model_copy(
+        update={"semantic": settings.semantic.model_copy(update={"threshold": 0.85})}
+    )
+    _demo_llm.run(loose, HashingVectorizer(32), latency=0.01)
     out = capsys.readouterr().out
     assert "simulated provider (no API key)" in out
     lines = out.splitlines()
