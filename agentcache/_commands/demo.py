@@ -8,10 +8,10 @@ tenant's questions, printing what each lookup did and how long it took.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import time
 
+from agentcache._commands import _demo_llm
 from agentcache._commands._demo_data import FAQ, QUERIES
 from agentcache._redis import embedded_server
 from agentcache.semantic import SemanticCache
@@ -110,9 +110,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"isolation: {probes} verbatim questions asked across tenants, "
           f"{cross_tenant_hits} cross-tenant hits")  # fmt: skip
 
-    if not args.no_llm and importlib.util.find_spec("agentcache.llm") is not None:
-        from agentcache._commands import _demo_llm
-
+    if not args.no_llm:
+        print()
         _demo_llm.run(settings, vectorizer)
     cache.clear()
     return 0 if cross_tenant_hits == 0 else 1
