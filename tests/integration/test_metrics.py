@@ -33,7 +33,7 @@ from agentcache.metrics import (
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.stack import AgentCache
+from agentcache.stack import AgentCache, AsyncAgentCache
 from agentcache.testing.provider import ProviderServer
 from agentcache.testing.vectors import HashingVectorizer
 from agentcache.tools import ToolCache, cached_tool
@@ -405,3 +405,33 @@ def test_llm_savings_in_redis_add_up_to_the_cost_reports(
     table = render(summarize(counters))
     (llm_row,) = [row for row in table.splitlines() if row.startswith("'acme'") and " llm " in row]
     assert saved in llm_row and f"${saved}" in table
+
+
+async def test_async_agent_cache_shares_one_metrics_with_its_async_layers(
+    settings: AgentCacheSettings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    async with AsyncAgentCache(settings, vectorizer=HashingVectorizer()) as caches:
+        layers = (caches.semantic, caches.embeddings, caches.tools)
+        assert all(layer.metrics is caches.metrics for layer in layers)
+
+        @cached_tool(caches.tools, tenant_arg="tenant")
+        async def lookup(query: str, tenant: str) -> str:
+            return query
+
+        await lookup("x", tenant="acme")
+        await lookup("x", tenant="acme")
+        await caches.embeddings.get_or_compute("hello", HashingVectorizer().embed)
+        await caches.semantic.drop()
+    counters = read_counters(redis_client, key_prefix)
+    assert events(counters[Series("tool", "acme", "lookup")]) == {HITS: 1, MISSES: 1, STORES: 1}
+    assert events(counters[Series("embedding", NO_TENANT, "test-hash")]) == {MISSES: 1, STORES: 1}
+
+
+def test_prometheus_exports_net_dollars_saved_as_a_gauge(cache: SemanticCache) -> None:
+    cache.metrics.saved("llm", "acme", "support", tokens=0, usd=-0.0002)  # a cache write
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(cache.metrics))
+    text = generate_latest(registry).decode()
+    assert "# TYPE agentcache_usd_saved gauge" in text
+    assert 'agentcache_usd_saved{agent="support",layer="llm",tenant="acme"} -0.0002' in text
+    assert "# TYPE agentcache_tokens_saved_total counter" in text
