@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from agentcache._policy import Candidate, Decision, DecisionPolicy, ThresholdPolicy
+from agentcache._policy import (
+    Candidate,
+    Decision,
+    DecisionPolicy,
+    GuardedPolicy,
+    ThresholdPolicy,
+    VerifiedPolicy,
+    policy_from_settings,
+)
 from agentcache._semantic_core import CacheHit, CacheStats
 from agentcache._server import EmbeddedRedis
 from agentcache.costs import CostReport, PriceTable, Usage
@@ -36,6 +44,14 @@ from agentcache.llm import (
     cache_info,
     print_session_table,
     session_table,
+)
+from agentcache.metrics import (
+    Metrics,
+    MetricsSnapshot,
+    OpenTelemetrySink,
+    PrometheusCollector,
+    read_counters,
+    serve_prometheus,
 )
 from agentcache.migrations import MigrationPlan, MigrationReport, MigrationStatus, Migrator
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
@@ -89,9 +105,12 @@ __all__ = [
     "EmbeddedServerError",
     "EmbeddingCache",
     "EmbeddingCacheInfo",
+    "GuardedPolicy",
     "InvalidInputError",
     "Ledger",
     "LocalVectorizer",
+    "Metrics",
+    "MetricsSnapshot",
     "MigrationError",
     "MigrationLockedError",
     "MigrationPlan",
@@ -100,7 +119,9 @@ __all__ = [
     "Migrator",
     "MissingModuleError",
     "OpenAIVectorizer",
+    "OpenTelemetrySink",
     "PriceTable",
+    "PrometheusCollector",
     "SchemaError",
     "SemanticCache",
     "SerializationError",
@@ -110,11 +131,15 @@ __all__ = [
     "UnkeyableArgumentError",
     "Usage",
     "Vectorizer",
+    "VerifiedPolicy",
     "WarmReport",
     "__version__",
     "cache_info",
     "cached_tool",
+    "policy_from_settings",
     "print_session_table",
+    "read_counters",
+    "serve_prometheus",
     "session_table",
     "warm_cache",
 ]

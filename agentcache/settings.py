@@ -38,7 +38,7 @@ class RedisSettings(BaseModel):
     cluster_nodes: list[str] = Field(
         default_factory=list, description="Seed nodes host:port for a cluster."
     )
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(default=None, description="Password (if not in the URL).")
     socket_timeout: float = Field(default=0.5, gt=0, description="Seconds per command.")
     socket_connect_timeout: float = Field(default=0.5, gt=0, description="Seconds to connect.")
     max_connections: int = Field(default=50, ge=1, description="Connection pool size.")
@@ -65,7 +65,7 @@ class EmbeddedServerSettings(BaseModel):
         default=None, description="Persist here (RDB). Unset: in-memory only."
     )
     maxmemory: str | None = Field(default=None, description="e.g. '512mb'. Unset: no limit.")
-    startup_timeout: float = Field(default=15.0, gt=0)
+    startup_timeout: float = Field(default=15.0, gt=0, description="Seconds to wait for it.")
 
 
 class SemanticSettings(BaseModel):
@@ -78,7 +78,9 @@ class SemanticSettings(BaseModel):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Name of the index (and part of its keys); letters, digits, _ . -",
     )
-    schema_path: Path = Field(default=DEFAULT_SCHEMA_PATH)
+    schema_path: Path = Field(
+        default=DEFAULT_SCHEMA_PATH, description="The index schema YAML (redisvl format)."
+    )
     # 0.95 + the guarded policy keeps false hits <= 2% on all four labeled sets
     # in docs/quality.md (the plain threshold needs 0.98 for that).
     threshold: float = Field(
@@ -93,14 +95,18 @@ class SemanticSettings(BaseModel):
     )
     top_k: int = Field(default=5, ge=1, le=100, description="HNSW candidates per lookup.")
     ef_runtime: int = Field(default=64, ge=1, description="HNSW EF_RUNTIME per query.")
-    vector_datatype: Literal["float32", "float16"] = "float32"
-    hnsw_m: int = Field(default=16, ge=2, le=512)
-    hnsw_ef_construction: int = Field(default=200, ge=1)
+    vector_datatype: Literal["float32", "float16"] = Field(
+        default="float32", description="float16 halves vector memory (see docs/benchmarks.md)."
+    )
+    hnsw_m: int = Field(default=16, ge=2, le=512, description="HNSW M (edges per node).")
+    hnsw_ef_construction: int = Field(default=200, ge=1, description="HNSW EF_CONSTRUCTION.")
     exact_match: bool = Field(
         default=True, description="Answer exact repeats from a hash key, before embedding."
     )
-    max_prompt_chars: int = Field(default=32_000, ge=1)
-    max_response_bytes: int = Field(default=1_000_000, ge=1)
+    max_prompt_chars: int = Field(default=32_000, ge=1, description="Longer prompts are refused.")
+    max_response_bytes: int = Field(
+        default=1_000_000, ge=1, description="Larger responses are refused."
+    )
     policy: Literal["threshold", "guarded", "verified"] = Field(
         default="guarded",
         description="threshold: cosine cut-off; guarded: plus lexical guards (numbers, "
@@ -112,31 +118,41 @@ class SemanticSettings(BaseModel):
     verified_delta: float = Field(
         default=0.02, gt=0.0, lt=1.0, description="Max error rate of the verified policy."
     )
-    explore_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    explore_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of would-be hits re-asked to the model."
+    )
 
 
 class EmbeddingSettings(BaseModel):
     """The vectorizer and the embedding cache."""
 
-    provider: Literal["local", "openai"] = "local"
-    model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    dims: int = Field(default=384, ge=1, le=32_768)
-    batch_size: int = Field(default=64, ge=1)
-    cache_enabled: bool = True
+    provider: Literal["local", "openai"] = Field(
+        default="local", description="local: sentence-transformers offline; openai: the API."
+    )
+    model: str = Field(
+        default="sentence-transformers/all-MiniLM-L6-v2", description="Embedding model name."
+    )
+    dims: int = Field(default=384, ge=1, le=32_768, description="Vector dimensions of the model.")
+    batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
+    cache_enabled: bool = Field(default=True, description="Keep embeddings in Redis.")
     ttl_seconds: int | None = Field(default=None, ge=1, description="None: no expiry.")
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = Field(default=None, description="For provider=openai.")
+    openai_base_url: str | None = Field(default=None, description="For provider=openai.")
 
 
 class ToolSettings(BaseModel):
     """The tool result cache."""
 
-    default_ttl_seconds: int = Field(default=3600, ge=1)
+    default_ttl_seconds: int = Field(default=3600, ge=1, description="TTL of tool results.")
     ttl: dict[str, int] = Field(
         default_factory=dict, description="Per-tool TTL overrides (AGENTCACHE_TOOLS__TTL__name)."
     )
-    lock_timeout_seconds: float = Field(default=30.0, gt=0)
-    wait_timeout_seconds: float = Field(default=30.0, gt=0)
+    lock_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A crashed tool call blocks others at most this long."
+    )
+    wait_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Waiters run the tool themselves after this."
+    )
 
     @field_validator("ttl")
     @classmethod
@@ -150,9 +166,11 @@ class ToolSettings(BaseModel):
 class PromptCachingSettings(BaseModel):
     """Provider-side prompt caching."""
 
-    enabled: bool = True
-    anthropic_ttl: Literal["5m", "1h"] = "5m"
-    anthropic_max_breakpoints: int = Field(default=4, ge=0, le=4)
+    enabled: bool = Field(default=True, description="Apply provider prompt caching.")
+    anthropic_ttl: Literal["5m", "1h"] = Field(default="5m", description="cache_control ttl.")
+    anthropic_max_breakpoints: int = Field(
+        default=4, ge=0, le=4, description="cache_control blocks per request (API max 4)."
+    )
     openai_prompt_cache_key: bool = Field(
         default=True, description="Send prompt_cache_key derived from tenant/agent."
     )
@@ -161,19 +179,23 @@ class PromptCachingSettings(BaseModel):
 class LLMSettings(BaseModel):
     """The cached Anthropic / OpenAI clients."""
 
-    max_cacheable_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    cache_tool_use: bool = False
-    cache_streaming: bool = False
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
+    max_cacheable_temperature: float = Field(
+        default=1.0, ge=0.0, le=2.0, description="Calls above it are not cached."
+    )
+    cache_tool_use: bool = Field(default=False, description="Also store tool-use answers.")
+    cache_streaming: bool = Field(default=False, description="Store and replay streamed calls.")
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Else ANTHROPIC_API_KEY.")
+    anthropic_base_url: str | None = Field(default=None, description="Anthropic API base URL.")
+    openai_api_key: SecretStr | None = Field(default=None, description="Else OPENAI_API_KEY.")
+    openai_base_url: str | None = Field(default=None, description="OpenAI API base URL.")
 
 
 class PricingSettings(BaseModel):
     """USD per million tokens, per model (see _pricing_defaults for sources)."""
 
-    models: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    models: dict[str, ModelPrice] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES), description="Model -> USD per 1M tokens."
+    )
     file: Path | None = Field(default=None, description="JSON file of extra/overriding prices.")
 
 
@@ -182,15 +204,21 @@ class ReliabilitySettings(BaseModel):
 
     strict: bool = Field(default=False, description="Raise on cache faults instead of missing.")
     breaker_failures: int = Field(default=5, ge=1, description="Faults before the breaker opens.")
-    breaker_cooldown_seconds: float = Field(default=5.0, gt=0)
-    warn_interval_seconds: float = Field(default=30.0, gt=0)
+    breaker_cooldown_seconds: float = Field(
+        default=5.0, gt=0, description="Open circuit waits this long before a probe."
+    )
+    warn_interval_seconds: float = Field(
+        default=30.0, gt=0, description="At most one fault warning per layer per interval."
+    )
 
 
 class MetricsSettings(BaseModel):
     """Counters kept in Redis and exported to Prometheus."""
 
-    enabled: bool = True
-    prometheus_port: int | None = Field(default=None, ge=1, le=65535)
+    enabled: bool = Field(default=True, description="Count hits, misses, faults, savings.")
+    prometheus_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve /metrics here when set."
+    )
     flush_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often counters are flushed to Redis (background)."
     )
