@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -11,6 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import redis
+from redisvl.schema import IndexSchema
 
 from agentcache._migrate_plan import (
     COPY_SCRIPT,
@@ -24,7 +27,7 @@ from agentcache._migrate_plan import (
     target_key,
 )
 from agentcache._redis import SyncClient
-from agentcache._semantic_core import DISTANCE_ALIAS, search_rows
+from agentcache._semantic_core import DISTANCE_ALIAS, is_missing_index, search_rows
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.vectorizers import Vectorizer
 
@@ -145,7 +148,7 @@ class EntryCopier:
         if not rows:
             return 0
         blobs = self._vectors([row for _, row, _ in rows])
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[Any]]] = []
         for (key, row, pttl), blob in zip(rows, blobs, strict=True):
             fields: list[Any] = []
             row[VECTOR_FIELD.encode()] = blob
@@ -153,24 +156,32 @@ class EntryCopier:
                 fields += [name, value]
             dest = target_key(key, self.source, self.target)
             stored_at = row.get(b"inserted_at", b"0")
-            self._copy(keys=[dest], args=[stored_at, pttl, *fields], client=pipe)
-        return sum(int(n) for n in pipe.execute())
+            calls.append(([dest], [stored_at, pttl, *fields]))
+        return sum(int(n) for n in self.write(calls))
 
-    def backfill(self, cursor: int, tick: Callable[[int, int], None]) -> int:
+    def write(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run the copy script once per ``(keys, args)`` in one pipeline."""
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._copy(keys=keys, args=args, client=pipe)
+        return list(pipe.execute())
+
+    def backfill(self, cursor: str, tick: Callable[[str, int], None]) -> int:
         """Copy every source entry, SCAN page by page from ``cursor``.
 
         ``tick(next_cursor, copied)`` runs after each page (the checkpoint);
         SCAN cursors are stateless, so a later run resumes from the saved one.
         """
         total = 0
+        at = int(cursor or 0)
         match = f"{self.source.entry_prefix}*"
         while True:
-            cursor, keys = self.client.scan(cursor=cursor, match=match, count=self.batch_size)
+            at, keys = self.client.scan(cursor=at, match=match, count=self.batch_size)
             names = [k.decode() if isinstance(k, bytes) else k for k in keys]
             copied = self.copy_keys(names)
             total += copied
-            tick(int(cursor), copied)
-            if int(cursor) == 0:
+            tick(str(int(at)), copied)
+            if int(at) == 0:
                 return total
 
     def catch_up(self, since: float, tick: Tick) -> int:
@@ -237,6 +248,11 @@ def tenant_counts(client: SyncClient, physical: str) -> dict[str, int]:
         "FT.AGGREGATE", physical, "*", "GROUPBY", 1, "@tenant", "REDUCE", "COUNT", 0, "AS", "n",
         "TIMEOUT", 0, "DIALECT", 2,  # no timeout: a partial count would fail verification
     )  # fmt: skip
+    return parse_tenant_counts(reply)
+
+
+def parse_tenant_counts(reply: Any) -> dict[str, int]:
+    """An ``FT.AGGREGATE ... GROUPBY @tenant REDUCE COUNT AS n`` reply as a dict."""
     rows: list[dict[str, str]] = []
     if isinstance(reply, dict):
         results = reply.get(b"results", reply.get("results")) or []
@@ -311,3 +327,92 @@ def delete_prefix(client: SyncClient, prefix: str, batch: int = 1000) -> int:
             removed += int(client.unlink(*keys))
         if int(cursor) == 0:
             return removed
+
+
+class IndexOps:
+    """The per-index steps of a migration on one Redis (one index, one alias).
+
+    ``ClusterIndexOps`` (_migrate_cluster.py) runs the same steps on every
+    primary of an OSS cluster.
+    """
+
+    def __init__(self, client: SyncClient) -> None:
+        self.client = client
+
+    def check_ready(self) -> None:
+        return None
+
+    def info(self, name: str) -> dict[str, Any]:
+        return index_info(self.client, name)
+
+    def docs(self, name: str) -> int | None:
+        """Documents in index ``name``; None if there is no such index."""
+        try:
+            return int(self.info(name).get("num_docs", 0))
+        except redis.ResponseError as exc:
+            if is_missing_index(exc):
+                return None
+            raise
+
+    def alias_target(self, alias: str, active: Version | None) -> str | None:
+        try:
+            found = self.info(alias).get("index_name")
+        except redis.ResponseError as exc:
+            if is_missing_index(exc):
+                return None
+            raise
+        return found.decode() if isinstance(found, bytes) else str(found)
+
+    def create(self, version: Version, schema_for: Callable[[str], IndexSchema]) -> None:
+        from redisvl.index import SearchIndex
+
+        try:
+            SearchIndex(schema_for(version.physical), redis_client=self.client).create(
+                overwrite=False
+            )
+        except Exception as exc:  # resumed: it exists already
+            if "already exists" not in str(exc).lower():
+                raise MigrationError(f"could not create {version.physical}: {exc}") from exc
+
+    def ensure(self, version: Version, schema_for: Callable[[str], IndexSchema]) -> None:
+        """Before indexing is awaited: nothing to add on one node (created by ``create``)."""
+        return None
+
+    def wait_indexed(self, physical: str, tick: Callable[[float], None]) -> None:
+        wait_indexed(self.client, physical, tick)
+
+    def tenant_counts(self, physical: str) -> dict[str, int]:
+        return tenant_counts(self.client, physical)
+
+    def sample_keys(self, prefix: str, n: int) -> list[str]:
+        return sample_keys(self.client, prefix, n)
+
+    def verify_samples(
+        self, source: Version, target: Version, keys: Sequence[str], k: int = 5
+    ) -> list[str]:
+        return verify_samples(self.client, source, target, keys, k)
+
+    def swap(self, alias: str, meta_key: str, to: Version, fields: dict[Any, Any]) -> None:
+        """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.execute_command("FT.ALIASUPDATE", alias, to.physical)
+        pipe.hset(meta_key, mapping=fields)
+        pipe.hdel(meta_key, "pending", "pending_transform", "announced_at")
+        pipe.execute()
+
+    def drop(self, physical: str) -> None:
+        with contextlib.suppress(redis.ResponseError):
+            self.client.execute_command("FT.DROPINDEX", physical)  # never DD
+
+    def delete_prefix(self, prefix: str) -> int:
+        return delete_prefix(self.client, prefix)
+
+    def copier(
+        self,
+        source: Version,
+        target: Version,
+        transform: Transform,
+        vectorizer: Vectorizer | None,
+        batch_size: int,
+    ) -> EntryCopier:
+        return EntryCopier(self.client, source, target, transform, vectorizer, batch_size)

@@ -34,19 +34,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from agentcache import _keys
-from agentcache._migrate_copy import (
-    EntryCopier,
-    MigrationLock,
-    delete_prefix,
-    index_info,
-    sample_keys,
-    tenant_counts,
-    verify_samples,
-    wait_indexed,
-)
+from agentcache._migrate_cluster import cluster_ops
+from agentcache._migrate_copy import EntryCopier, IndexOps, MigrationLock
 from agentcache._migrate_plan import (
     VERSION_FIELDS,
     MigrationPlan,
@@ -62,7 +52,6 @@ from agentcache._migrate_plan import (
 )
 from agentcache._redis import SyncClient, sync_client
 from agentcache._schema import build_schema
-from agentcache._semantic_core import is_missing_index
 from agentcache.exceptions import MigrationError
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer
@@ -129,6 +118,9 @@ class Migrator:
         self.meta_key = f"{prefix}:{_keys.META}:{name}"
         self.checkpoint_key = f"{self.meta_key}:migration"
         self.lock = MigrationLock(self.client, f"{prefix}:{_keys.LOCKS}:migrate:{name}", lock_ttl)
+        # Every per-index step goes through ops: one index and an alias, or one index per
+        # primary of an OSS cluster with the metadata hash as the switch.
+        self.ops: IndexOps = cluster_ops(self.client) or IndexOps(self.client)
 
     # -- reading ------------------------------------------------------------
     def _meta(self) -> dict[str, str]:
@@ -149,7 +141,7 @@ class Migrator:
         """Compare the live index with the schema and settings; choose a strategy."""
         meta = self._meta()
         source = self._active(meta)
-        live = fields_from_info(index_info(self.client, source.physical))
+        live = fields_from_info(self.ops.info(source.physical))
         schema = build_schema(
             self.settings,
             index_name="plan",
@@ -183,23 +175,14 @@ class Migrator:
         active = version_from_meta(meta)
         previous = version_from_meta(meta, "previous_")
         docs: dict[str, int] = {}
-        target = None
         checkpoint = self._checkpoint()
         names = [v.physical for v in (active, previous) if v is not None]
         names += [checkpoint["target_physical"]] if checkpoint.get("target_physical") else []
-        for name in [self.alias, *names]:
-            try:
-                info = index_info(self.client, name)
-            except redis.ResponseError as exc:
-                if is_missing_index(exc):
-                    continue
-                raise
-            found = info.get("index_name")
-            found = found.decode() if isinstance(found, bytes) else str(found)
-            if name == self.alias:
-                target = found
-            else:
-                docs[name] = int(info.get("num_docs", 0))
+        target = self.ops.alias_target(self.alias, active)
+        for name in names:
+            count = self.ops.docs(name)
+            if count is not None:
+                docs[name] = count
         return MigrationStatus(
             self.alias, target, active, previous, docs, checkpoint, self.lock.holder()
         )
@@ -213,6 +196,7 @@ class Migrator:
         if dry_run or (plan.strategy == "none" and not checkpoint):
             return report
         started = time.monotonic()
+        self.ops.check_ready()
         with self._locked():
             checkpoint = self._checkpoint()  # re-read under the lock
             if not checkpoint:
@@ -259,7 +243,7 @@ class Migrator:
             "phase": "build",
             "cursor": "0",
             "copied": "0",
-            "total": str(int(index_info(self.client, plan.source.physical).get("num_docs", 0))),
+            "total": str(self.ops.docs(plan.source.physical) or 0),
             "started_at": f"{time.time():.6f}",
         }
         self.client.hset(self.checkpoint_key, mapping=checkpoint)
@@ -278,22 +262,20 @@ class Migrator:
         return checkpoint
 
     def _create_index(self, version: Version) -> None:
+        self.ops.create(version, self._schema_for(version))
+
+    def _schema_for(self, version: Version) -> Callable[[str], Any]:
+        """``index name -> schema`` of ``version`` (one name, or one per cluster primary)."""
         settings = self.settings.model_copy(deep=True)
         settings.embeddings.dims = version.dims
         settings.semantic.vector_datatype = version.datatype  # type: ignore[assignment]
-        schema = build_schema(
-            settings,
-            index_name=version.physical,
-            key_prefix=version.entry_prefix,
-            path=self.schema_path,
-        )
-        from redisvl.index import SearchIndex
 
-        try:
-            SearchIndex(schema, redis_client=self.client).create(overwrite=False)
-        except Exception as exc:  # resumed: it exists already
-            if "already exists" not in str(exc).lower():
-                raise MigrationError(f"could not create {version.physical}: {exc}") from exc
+        def schema(name: str) -> Any:
+            return build_schema(
+                settings, index_name=name, key_prefix=version.entry_prefix, path=self.schema_path
+            )
+
+        return schema
 
     def _phase(self, phase: str) -> None:
         self.client.hset(self.checkpoint_key, "phase", phase)
@@ -305,8 +287,8 @@ class Migrator:
         source, target = plan.source, plan.target
         copier = None
         if plan.strategy == "copy":
-            copier = EntryCopier(
-                self.client, source, target, plan.transform, self.vectorizer, self.batch_size
+            copier = self.ops.copier(
+                source, target, plan.transform, self.vectorizer, self.batch_size
             )
             report.copied = self._backfill(copier, checkpoint)
             mark = float(checkpoint["started_at"]) - self.clock_slack
@@ -314,7 +296,8 @@ class Migrator:
             self._phase("reconcile")
             report.reconciled = copier.reconcile(lambda n: self.lock.refresh())
         self._phase("index")
-        wait_indexed(self.client, target.physical, self._index_tick)
+        self.ops.ensure(target, self._schema_for(target))  # a primary may have joined meanwhile
+        self.ops.wait_indexed(target.physical, self._index_tick)
         self._phase("verify")
         report.counts, report.samples = self._verify(plan, copier)
         self._phase("swap")
@@ -352,16 +335,14 @@ class Migrator:
         total = int(checkpoint.get("total", 0)) or None
         self.progress("backfill", copied, total)
 
-        def tick(cursor: int, n: int) -> None:
+        def tick(cursor: str, n: int) -> None:
             nonlocal copied
             copied += n
-            self.client.hset(
-                self.checkpoint_key, mapping={"cursor": str(cursor), "copied": str(copied)}
-            )
+            self.client.hset(self.checkpoint_key, mapping={"cursor": cursor, "copied": str(copied)})
             self.lock.refresh()
             self.progress("backfill", copied, total)
 
-        copier.backfill(int(checkpoint.get("cursor", 0)), tick)
+        copier.backfill(checkpoint.get("cursor", "0"), tick)
         self._phase("catch-up")
         return copied
 
@@ -383,8 +364,8 @@ class Migrator:
     ) -> tuple[dict[str, int], int]:
         source, target = plan.source, plan.target
         for attempt in range(3):
-            before = tenant_counts(self.client, source.physical)
-            after = tenant_counts(self.client, target.physical)
+            before = self.ops.tenant_counts(source.physical)
+            after = self.ops.tenant_counts(target.physical)
             if before == after:
                 break
             if attempt == 2:
@@ -396,11 +377,9 @@ class Migrator:
                 copier.catch_up(time.time() - 60 - self.clock_slack, self._tick("catch-up", None))
                 copier.reconcile(lambda n: self.lock.refresh())
             self._sleep(1.0)
-            wait_indexed(self.client, target.physical, self._index_tick)
-        samples = sample_keys(self.client, source.entry_prefix, self.sample_size)
-        failures = verify_samples(
-            self.client, source, target, samples, self.settings.semantic.top_k
-        )
+            self.ops.wait_indexed(target.physical, self._index_tick)
+        samples = self.ops.sample_keys(source.entry_prefix, self.sample_size)
+        failures = self.ops.verify_samples(source, target, samples, self.settings.semantic.top_k)
         if failures:
             raise MigrationError(
                 f"{len(failures)} of {len(samples)} sample queries differ: {failures[:3]}"
@@ -418,16 +397,12 @@ class Migrator:
 
     def _swap(self, to: Version, previous: Version) -> None:
         """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.execute_command("FT.ALIASUPDATE", self.alias, to.physical)
         fields: dict[Any, Any] = {
             **to.as_meta(),
             **previous.as_meta("previous_"),
             "swapped_at": f"{time.time():.6f}",
         }
-        pipe.hset(self.meta_key, mapping=fields)
-        pipe.hdel(self.meta_key, "pending", "pending_transform", "announced_at")
-        pipe.execute()
+        self.ops.swap(self.alias, self.meta_key, to, fields)
         logger.info("alias %s -> %s", self.alias, to.physical)
 
     # -- rollback and cleanup -----------------------------------------------
@@ -479,14 +454,7 @@ class Migrator:
                 "for %s", source.physical, target.model,
             )  # fmt: skip
             return 0
-        copier = EntryCopier(
-            self.client,
-            source,
-            target,
-            transform,
-            self.vectorizer,
-            self.batch_size,
-        )
+        copier = self.ops.copier(source, target, transform, self.vectorizer, self.batch_size)
         return copier.catch_up(since - self.clock_slack, self._tick("copy-back", None))
 
     def cleanup(self, *, dry_run: bool = False) -> str:
@@ -511,10 +479,9 @@ class Migrator:
         return text
 
     def _drop(self, version: Version, *, keep_prefix: str) -> None:
-        with contextlib.suppress(redis.ResponseError):
-            self.client.execute_command("FT.DROPINDEX", version.physical)  # never DD
+        self.ops.drop(version.physical)  # never DD
         if version.entry_prefix != keep_prefix:
-            delete_prefix(self.client, version.entry_prefix)
+            self.ops.delete_prefix(version.entry_prefix)
 
     def close(self) -> None:
         if self._owns_client:
