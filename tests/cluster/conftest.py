@@ -22,9 +22,16 @@ def cluster() -> Iterator[LocalCluster]:
 @pytest.fixture
 def cluster_settings(cluster: LocalCluster, key_prefix: str) -> AgentCacheSettings:
     return AgentCacheSettings(
-        redis={"cluster_nodes": cluster.seeds, "key_prefix": key_prefix, "socket_timeout": 5.0},
+        redis={
+            "cluster_nodes": cluster.seeds,
+            "key_prefix": key_prefix,
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 5.0,
+        },
         embeddings={"dims": 32, "model": "test-hash"},
-        semantic={"ttl_seconds": None},
+        # These tests are about placement and routing, with synthetic near-duplicate
+        # vectors; the hit policy is tested elsewhere.
+        semantic={"ttl_seconds": None, "threshold": 0.9, "policy": "threshold"},
         reliability={"strict": True},
     )
 
