@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,23 @@ if ARGV[3] == '1' then
 end
 return redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
 """
+
+
+# Feedback, compare-and-set: write the policy's update only if the fields it was
+# computed from are unchanged, so concurrent feedback never drops an observation.
+# ARGV: n, n field names, their expected values ('' = absent), then field/value pairs.
+# Returns -1 (entry gone), 0 (changed meanwhile: recompute and retry) or 1 (written).
+FEEDBACK_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if (redis.call('HGET', KEYS[1], ARGV[1 + i]) or '') ~= ARGV[1 + n + i] then return 0 end
+end
+if #ARGV > 1 + 2 * n then redis.call('HSET', KEYS[1], unpack(ARGV, 2 + 2 * n)) end
+return 1
+"""
+# Attempts before a contended feedback gives up (each loser retries after a winner wrote).
+FEEDBACK_ATTEMPTS = 64
 
 
 @dataclass(frozen=True)
@@ -212,10 +230,13 @@ class SemanticCore:
         settings: AgentCacheSettings,
         policy: DecisionPolicy,
         clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy
         self.clock = clock
+        # Draws the explore step and feedback back-off; inject a seeded one in tests.
+        self.rng = rng or random.Random()
         prefix = settings.redis.key_prefix
         name = settings.semantic.index_name
         self.alias = f"{prefix}:idx:{name}"
@@ -475,18 +496,39 @@ class SemanticCore:
             return {}
         return value if isinstance(value, dict) else {}
 
-    def entry_fields(self, raw: Mapping[Any, Any]) -> dict[str, str]:
-        """A stored entry's fields as text, without the vector."""
-        return {_text(k): _text(v) for k, v in raw.items() if k != VECTOR_FIELD.encode()}
+    @property
+    def feedback_reads(self) -> tuple[str, ...]:
+        """Entry fields one feedback attempt reads (HMGET): presence, similarity, policy state."""
+        return ("tenant_id", "last_similarity", *self.policy.fields)
 
-    def feedback_fields(
-        self, raw: Mapping[Any, Any], similarity: float | None, correct: bool
-    ) -> dict[Any, Any]:
-        """What to write on an entry after feedback on a hit it served."""
-        fields = self.entry_fields(raw)
+    def feedback_args(
+        self, values: Sequence[Any], similarity: float | None, correct: bool
+    ) -> list[Any] | None:
+        """FEEDBACK_SCRIPT arguments from the ``feedback_reads`` values; None: entry gone.
+
+        An empty list means the policy learns nothing (no write). The policy's
+        state fields are the compare-and-set guard, so an update computed from
+        state another process has since changed is retried, never written.
+        """
+        if not values or values[0] is None:
+            return None
+        fields = {
+            name: _text(value)
+            for name, value in zip(self.feedback_reads, values, strict=True)
+            if value is not None
+        }
         if similarity is None:
             similarity = float(fields.get("last_similarity") or 1.0)
-        return self.policy.feedback_update(fields, similarity, correct)
+        update = self.policy.feedback_update(fields, similarity, correct)
+        if not update:
+            return []
+        watched = self.policy.fields
+        pairs = [item for name, value in update.items() for item in (name, value)]
+        return [len(watched), *watched, *(fields.get(name, "") for name in watched), *pairs]
+
+    def feedback_backoff(self, attempt: int) -> float:
+        """Seconds to wait before retrying a feedback that lost a race (jittered)."""
+        return self.rng.uniform(0.0, 0.001 * min(attempt + 1, 10))
 
     def decide(self, prompt: str, candidates: list[Candidate], threshold: float) -> Decision:
         decision = self.policy.decide(prompt, candidates, threshold)

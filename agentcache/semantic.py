@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,6 +46,8 @@ from agentcache._redis import (
 from agentcache._schema import build_schema
 from agentcache._semantic_core import (
     EXACT_SCRIPT,
+    FEEDBACK_ATTEMPTS,
+    FEEDBACK_SCRIPT,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
     CacheHit,
@@ -97,6 +101,7 @@ class _SemanticBase:
         settings: AgentCacheSettings | None,
         vectorizer: Vectorizer | None,
         policy: DecisionPolicy | None,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
         self.vectorizer: Vectorizer = vectorizer or vectorizer_from_settings(self.settings)
@@ -105,7 +110,7 @@ class _SemanticBase:
                 f"vectorizer {self.vectorizer.model} returns {self.vectorizer.dims}-dim vectors "
                 f"but AGENTCACHE_EMBEDDINGS__DIMS is {self.settings.embeddings.dims}"
             )
-        self.core = SemanticCore(self.settings, policy or _default_policy(self.settings))
+        self.core = SemanticCore(self.settings, policy or _default_policy(self.settings), rng=rng)
         self.core.vector_model = self.vectorizer.model
         # Replaced by the subclass once its client exists (metrics may count into it).
         self.metrics = Metrics(enabled=False)
@@ -191,6 +196,8 @@ class SemanticCache(_SemanticBase):
             the settings when omitted (embedded Redis Stack if no URL is set).
         vectorizer: turns prompts into vectors; defaults to the one in settings.
         policy: decides which candidate, if any, is a hit.
+        metrics: where hits, misses and shadow figures are counted (default: from settings).
+        rng: draws the explore step (``semantic.explore_rate``); seed one for tests.
     """
 
     def __init__(
@@ -201,8 +208,9 @@ class SemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        super().__init__(settings, vectorizer, policy)
+        super().__init__(settings, vectorizer, policy, rng)
         self._owns_client = client is None
         self.client: SyncClient = client or sync_client(self.settings)
         self._use_metrics(metrics, self.client)
@@ -210,6 +218,7 @@ class SemanticCache(_SemanticBase):
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
+        self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
         self.guard.run("connect", self.ensure_index)
 
     # -- index --------------------------------------------------------------
@@ -451,18 +460,29 @@ class SemanticCache(_SemanticBase):
     def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
     ) -> bool:
-        """Tell the policy whether a served hit was correct; False if the entry is gone."""
-        tenant = self.core.scope(tenant, "-", None).tenant
-        key = self.core.entry_key(tenant, entry_id)
+        """Tell the policy whether a hit (served or not) was correct; False if the entry is gone.
+
+        ``similarity`` is the query's similarity to the entry (default: the last
+        served hit's). Concurrent feedback on one entry is applied atomically
+        (compare-and-set, retried), so no observation is lost.
+        """
+        core = self.core
+        tenant = core.scope(tenant, "-", None).tenant
+        key = core.entry_key(tenant, entry_id)
 
         def apply() -> bool:
-            raw = self.client.hgetall(key)
-            if not raw:
-                return False
-            update = self.core.feedback_fields(raw, similarity, correct)
-            if update:
-                self.client.hset(key, mapping=update)
-            return True
+            for attempt in range(FEEDBACK_ATTEMPTS):
+                args = core.feedback_args(
+                    self.client.hmget(key, core.feedback_reads), similarity, correct
+                )
+                if args is None or not args:
+                    return args is not None
+                done = int(self._feedback_script(keys=[key], args=args))
+                if done:
+                    return done == 1
+                time.sleep(core.feedback_backoff(attempt))
+            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+            return False
 
         return bool(self.guard.run("feedback", apply))
 
@@ -627,8 +647,9 @@ class AsyncSemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        super().__init__(settings, vectorizer, policy)
+        super().__init__(settings, vectorizer, policy, rng)
         self._owns_client = client is None
         self.client: AsyncClient = client or async_client(self.settings)
         self._use_metrics(metrics, self.client)
@@ -636,6 +657,7 @@ class AsyncSemanticCache(_SemanticBase):
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
+        self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
 
     @classmethod
     async def create(
@@ -646,8 +668,11 @@ class AsyncSemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> AsyncSemanticCache:
-        cache = cls(settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics)
+        cache = cls(
+            settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics, rng=rng
+        )
         await cache.guard.arun("connect", cache.ensure_index)
         return cache
 
@@ -871,17 +896,22 @@ class AsyncSemanticCache(_SemanticBase):
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
     ) -> bool:
         """See ``SemanticCache.feedback``."""
-        tenant = self.core.scope(tenant, "-", None).tenant
-        key = self.core.entry_key(tenant, entry_id)
+        core = self.core
+        tenant = core.scope(tenant, "-", None).tenant
+        key = core.entry_key(tenant, entry_id)
 
         async def apply() -> bool:
-            raw = await self.client.hgetall(key)
-            if not raw:
-                return False
-            update = self.core.feedback_fields(raw, similarity, correct)
-            if update:
-                await self.client.hset(key, mapping=update)
-            return True
+            for attempt in range(FEEDBACK_ATTEMPTS):
+                values = await self.client.hmget(key, core.feedback_reads)
+                args = core.feedback_args(values, similarity, correct)
+                if args is None or not args:
+                    return args is not None
+                done = int(await self._feedback_script(keys=[key], args=args))
+                if done:
+                    return done == 1
+                await asyncio.sleep(core.feedback_backoff(attempt))
+            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+            return False
 
         return bool(await self.guard.arun("feedback", apply))
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from agentcache._policy import VC_COUNT, VC_OBS, GuardedPolicy, VerifiedPolicy, parse_observations
-from agentcache.semantic import SemanticCache
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 
@@ -113,3 +116,59 @@ def test_learned_state_is_shared_by_every_process(
         assert policy.entry_threshold(fields, 0.9) < 0.885
     finally:
         other.close()
+
+
+def test_concurrent_feedback_loses_no_observation(
+    verified: SemanticCache, settings: AgentCacheSettings
+) -> None:
+    entry = verified.store("q", "a", tenant="t", agent="a", vector=E0)
+    # 20 threads, each with its own cache object (as separate processes would be),
+    # released together so their read-compute-write cycles overlap.
+    caches = [make(settings, policy="verified", threshold=0.9) for _ in range(20)]
+    barrier = threading.Barrier(len(caches))
+
+    def send(i: int) -> bool:
+        barrier.wait()
+        return caches[i].feedback(entry, i % 2 == 0, tenant="t", similarity=0.9 + i / 1000)
+
+    try:
+        with ThreadPoolExecutor(len(caches)) as pool:
+            results = list(pool.map(send, range(len(caches))))
+    finally:
+        for cache in caches:
+            cache.close()
+    assert all(results)
+    raw = verified.client.hgetall(verified.core.entry_key("t", entry))
+    assert raw[VC_COUNT.encode()] == b"20"
+    observations = parse_observations(raw[VC_OBS.encode()].decode())
+    assert sorted(round(sim, 4) for sim, _ in observations) == [0.9 + i / 1000 for i in range(20)]
+    assert sum(ok for _, ok in observations) == 10
+
+
+def test_feedback_with_a_policy_that_learns_nothing_writes_nothing(shadow: SemanticCache) -> None:
+    entry = shadow.store("q", "a", tenant="t", agent="a", vector=E0)
+    before = shadow.client.hgetall(shadow.core.entry_key("t", entry))
+    assert shadow.feedback(entry, True, tenant="t", similarity=0.97)
+    assert shadow.client.hgetall(shadow.core.entry_key("t", entry)) == before
+    assert shadow.feedback("gone", True, tenant="t") is False
+
+
+async def test_async_concurrent_feedback_loses_no_observation(
+    settings: AgentCacheSettings,
+) -> None:
+    data = settings.model_dump()
+    data["semantic"].update(policy="verified", threshold=0.9)
+    cache = await AsyncSemanticCache.create(
+        AgentCacheSettings(**data), vectorizer=HashingVectorizer(32)
+    )
+    try:
+        entry = await cache.store("q", "a", tenant="t", agent="a", vector=E0)
+        sent = [cache.feedback(entry, True, tenant="t", similarity=0.91) for _ in range(20)]
+        assert all(await asyncio.gather(*sent))
+        raw = await cache.client.hgetall(cache.core.entry_key("t", entry))
+        assert raw[VC_COUNT.encode()] == b"20"
+        assert len(parse_observations(raw[VC_OBS.encode()].decode())) == 20
+        assert await cache.feedback("gone", True, tenant="t") is False
+    finally:
+        await cache.drop()
+        await cache.aclose()
