@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +84,28 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    timeout: float,
+    *,
+    interval: float = 0.05,
+    retry_on: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError),
+) -> bool:
+    """Poll ``ready`` until it returns True (then True) or ``timeout`` seconds pass (False).
+
+    An error in ``retry_on`` counts as "not yet": a starting server refuses
+    connections; any other error propagates at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(*retry_on):
+            if ready():
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
 
 
 _RUNNING: weakref.WeakSet[EmbeddedRedis] = weakref.WeakSet()
@@ -171,7 +194,11 @@ class EmbeddedRedis:
                 self.command_line(), stdout=log, stderr=subprocess.STDOUT
             )
         _RUNNING.add(self)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # after the error read the log: stop() removes it
+            raise
         logger.info(
             "embedded Redis Stack on %s (binary %s, modules %s)",
             self.url,
@@ -181,37 +208,36 @@ class EmbeddedRedis:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
+        wants_search = any(path.name == "redisearch.so" for path in self.binaries.modules)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=1.0)
         try:
-            while True:
-                if self._process is not None and self._process.poll() is not None:
-                    raise EmbeddedServerError(
-                        f"redis-server exited with code {self._process.returncode}: "
-                        f"{self._log_tail()}"
-                    )
-                try:
-                    if client.ping():
-                        modules = {m[b"name"] for m in client.execute_command("MODULE", "LIST")}
-                        wants_search = any(
-                            path.name == "redisearch.so" for path in self.binaries.modules
-                        )
-                        if wants_search and b"search" not in modules:
-                            raise EmbeddedServerError("embedded server started without 'search'")
-                        return
-                except (redis.ConnectionError, redis.TimeoutError):
-                    pass
-                except redis.ResponseError as exc:
-                    if "LOADING" not in str(exc):
-                        raise
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise EmbeddedServerError(
-                        f"redis-server not ready after {self.startup_timeout}s: {self._log_tail()}"
-                    )
-                time.sleep(0.02)
+            ready = wait_until(
+                lambda: self._answers(client, wants_search), self.startup_timeout, interval=0.02
+            )
         finally:
             client.close()
+        if not ready:
+            raise EmbeddedServerError(
+                f"redis-server not ready after {self.startup_timeout}s: {self._log_tail()}"
+            )
+
+    def _answers(self, client: redis.Redis, wants_search: bool) -> bool:
+        """True once the server answers with its modules loaded; raise if it died."""
+        if self._process is not None and self._process.poll() is not None:
+            raise EmbeddedServerError(
+                f"redis-server exited with code {self._process.returncode}: {self._log_tail()}"
+            )
+        try:
+            if not client.ping():
+                return False
+            modules = {m[b"name"] for m in client.execute_command("MODULE", "LIST")}
+        except redis.ResponseError as exc:
+            if "LOADING" in str(exc):
+                return False
+            raise
+        if wants_search and b"search" not in modules:
+            raise EmbeddedServerError("embedded server started without 'search'")
+        return True
 
     def _log_tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():

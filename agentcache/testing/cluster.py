@@ -16,9 +16,7 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -26,7 +24,7 @@ from typing import Any
 
 import redis
 
-from agentcache._server import EmbeddedRedis, ServerBinaries, find_binaries, free_port
+from agentcache._server import EmbeddedRedis, ServerBinaries, find_binaries, free_port, wait_until
 from agentcache.exceptions import EmbeddedServerError
 
 SLOTS = 16384
@@ -228,9 +226,7 @@ class LocalCluster:
 
     def _roles(self) -> dict[str, str]:
         roles: dict[str, str] = {}
-        raw = self._live().command("CLUSTER", "NODES")
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        for line in text.splitlines():
+        for line in _text(self._live().command("CLUSTER", "NODES")).splitlines():
             parts = line.split()
             flags = set(parts[2].split(","))
             if "fail" in flags or "fail?" in flags:
@@ -239,14 +235,10 @@ class LocalCluster:
         return roles
 
     def _wait(self, predicate: Callable[[], bool], what: str, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + (timeout or self.startup_timeout)
-        while True:
-            with contextlib.suppress(redis.RedisError):
-                if predicate():
-                    return
-            if time.monotonic() > deadline:
-                raise EmbeddedServerError(f"local cluster: timed out waiting for {what}")
-            time.sleep(0.05)
+        # A forming cluster answers with errors (CLUSTERDOWN, unknown node): not yet.
+        done = wait_until(predicate, timeout or self.startup_timeout, retry_on=(redis.RedisError,))
+        if not done:
+            raise EmbeddedServerError(f"local cluster: timed out waiting for {what}")
 
     # -- faults -------------------------------------------------------------
     def kill(self, node: ClusterNodeProcess) -> None:
@@ -309,9 +301,8 @@ def _text(value: Any) -> str:
 
 
 def _cluster_info(node: ClusterNodeProcess) -> dict[str, str]:
-    raw = node.command("CLUSTER", "INFO")
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    lines = _text(node.command("CLUSTER", "INFO")).splitlines()
+    pairs = (line.split(":", 1) for line in lines if ":" in line)
     return {key: value.strip() for key, value in pairs}
 
 
@@ -322,15 +313,13 @@ def _slot_view(node: ClusterNodeProcess) -> tuple[tuple[int, int, int], ...]:
 
 
 def _knows(node: ClusterNodeProcess, node_id: str) -> bool:
-    raw = node.command("CLUSTER", "NODES")
-    return node_id in (raw.decode() if isinstance(raw, bytes) else str(raw))
+    return node_id in _text(node.command("CLUSTER", "NODES"))
 
 
 def _role(node: ClusterNodeProcess) -> str:
     reply = node.command("ROLE")
     assert isinstance(reply, list)
-    role = reply[0]
-    return role.decode() if isinstance(role, bytes) else str(role)
+    return _text(reply[0])
 
 
 def _link_up(node: ClusterNodeProcess) -> bool:

@@ -55,3 +55,12 @@ def test_default_settings_start_the_embedded_server() -> None:
     client = _redis.sync_client(settings)
     assert client.ping()
     client.close()
+
+
+def test_server_that_exits_at_start_is_named_with_its_log_and_cleaned_up() -> None:
+    server = EmbeddedRedis(extra_args=("--no-such-directive", "1"))
+    with pytest.raises(EmbeddedServerError, match="exited with code") as info:
+        server.start()
+    assert "no-such-directive" in str(info.value)  # the log tail, read before cleanup
+    assert not server.running
+    assert server.log_path is not None and not server.log_path.exists()
