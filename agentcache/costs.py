@@ -33,7 +33,8 @@ logger = logging.getLogger("agentcache.costs")
 _PER_TOKEN = 1e-6  # prices are USD per million tokens
 
 
-def _get(obj: Any, name: str) -> Any:
+def read_field(obj: Any, name: str) -> Any:
+    """``obj[name]`` for a dict, ``obj.name`` for an SDK object; None when absent."""
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -79,34 +80,38 @@ class Usage(BaseModel):
     @classmethod
     def from_anthropic(cls, response_or_usage: Any) -> Usage:
         """From an Anthropic ``Message`` (or its ``usage``), SDK object or dict."""
-        usage = _get(response_or_usage, "usage") or response_or_usage
-        written = _int(_get(usage, "cache_creation_input_tokens"))
-        one_hour = _int(_get(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"))
+        usage = read_field(response_or_usage, "usage") or response_or_usage
+        written = _int(read_field(usage, "cache_creation_input_tokens"))
+        one_hour = _int(
+            read_field(read_field(usage, "cache_creation"), "ephemeral_1h_input_tokens")
+        )
         return cls(
-            input_tokens=_int(_get(usage, "input_tokens")),
-            output_tokens=_int(_get(usage, "output_tokens")),
+            input_tokens=_int(read_field(usage, "input_tokens")),
+            output_tokens=_int(read_field(usage, "output_tokens")),
             cache_write_tokens=written,
             cache_write_1h_tokens=min(one_hour, written),
-            cache_read_tokens=_int(_get(usage, "cache_read_input_tokens")),
+            cache_read_tokens=_int(read_field(usage, "cache_read_input_tokens")),
         )
 
     @classmethod
     def from_openai(cls, response_or_usage: Any) -> Usage:
         """From an OpenAI ``ChatCompletion`` / embeddings response (or its ``usage``)."""
-        usage = _get(response_or_usage, "usage") or response_or_usage
-        prompt = _int(_get(usage, "prompt_tokens"))
-        cached = min(_int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens")), prompt)
+        usage = read_field(response_or_usage, "usage") or response_or_usage
+        prompt = _int(read_field(usage, "prompt_tokens"))
+        cached = min(
+            _int(read_field(read_field(usage, "prompt_tokens_details"), "cached_tokens")), prompt
+        )
         return cls(
             input_tokens=prompt - cached,
-            output_tokens=_int(_get(usage, "completion_tokens")),
+            output_tokens=_int(read_field(usage, "completion_tokens")),
             cache_read_tokens=cached,
         )
 
     @classmethod
     def from_response(cls, response: Any) -> Usage:
         """From either provider's response, told apart by its usage field names."""
-        usage = _get(response, "usage") or response
-        if _get(usage, "prompt_tokens") is not None:
+        usage = read_field(response, "usage") or response
+        if read_field(usage, "prompt_tokens") is not None:
             return cls.from_openai(usage)
         return cls.from_anthropic(usage)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentcache.costs import read_field
 from agentcache.prompt_caching.anthropic import estimate_tokens
 from agentcache.settings import PromptCachingSettings
 
@@ -103,13 +104,5 @@ def apply_openai_caching(
 
 def cached_tokens(usage: Any) -> int:
     """``usage.prompt_tokens_details.cached_tokens`` from an SDK object or a dict (0 if absent)."""
-    details = _get(usage, "prompt_tokens_details")
-    return int(_get(details, "cached_tokens") or 0)
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    details = read_field(usage, "prompt_tokens_details")
+    return int(read_field(details, "cached_tokens") or 0)
