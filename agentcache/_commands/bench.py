@@ -1,7 +1,8 @@
 """``agentcache bench``: the speed, scale and memory benchmark (the ``bench`` folder).
 
-The benchmark is not part of the installed package: run it from a checkout
-of the repository (``python -m bench`` does the same).
+The benchmarks are not part of the installed package: run them from a checkout
+of the repository (``python -m bench`` does the same). ``run_from_checkout``
+is shared with ``agentcache eval``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -24,17 +26,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_from_checkout("bench", "speed", args.bench_args, instead="python -m bench")
+
+
+def run_from_checkout(
+    command: str, module: str, bench_args: Sequence[str] | None, *, instead: str
+) -> int:
+    """Run ``bench/<module>.py``'s ``main`` from the checkout in the working directory.
+
+    ``bench_args`` are the arguments after the subcommand, ``--`` separators dropped;
+    ``instead`` is the command line to suggest when this is not a checkout.
+    """
     checkout = Path.cwd()
-    if not (checkout / "bench" / "speed.py").exists():
+    if not (checkout / "bench" / f"{module}.py").exists():
         print(
-            "agentcache bench runs from a checkout of the repository (the bench/ folder is not "
-            "installed); cd into it and run again, or use: python -m bench",
+            f"agentcache {command} runs from a checkout of the repository (the bench/ folder is "
+            f"not installed); cd into it and run again, or use: {instead}",
             file=sys.stderr,
         )
         return 2
     if str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
-    speed = importlib.import_module("bench.speed")
-    forwarded = [a for a in args.bench_args if a != "--"] if args.bench_args else []
-    result: int = speed.main(forwarded)
+    bench_module = importlib.import_module(f"bench.{module}")
+    forwarded = [a for a in bench_args if a != "--"] if bench_args else []
+    result: int = bench_module.main(forwarded)
     return result

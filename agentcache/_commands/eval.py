@@ -7,9 +7,8 @@ the repository (``python -m bench.quality`` does the same).
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
-from pathlib import Path
+
+from agentcache._commands.bench import run_from_checkout
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,17 +23,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    checkout = Path.cwd()
-    if not (checkout / "bench" / "quality.py").exists():
-        print(
-            "agentcache eval runs from a checkout of the repository (the bench/ folder is not "
-            "installed); cd into it and run again, or use: python -m bench.quality",
-            file=sys.stderr,
-        )
-        return 2
-    if str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    quality = importlib.import_module("bench.quality")
-    forwarded = [a for a in args.eval_args if a != "--"] if args.eval_args else []
-    result: int = quality.main(forwarded)
-    return result
+    return run_from_checkout("eval", "quality", args.eval_args, instead="python -m bench.quality")
