@@ -1,4 +1,4 @@
-"""Canonical, stable hashing of tool arguments, and cluster-slot grouping of keys.
+"""Canonical, stable hashing of tool arguments.
 
 A tool result is cached under a digest of its arguments, so two calls that
 mean the same thing must hash alike and two that differ must not. The
@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import pydantic
-from redis.crc import key_slot as _crc_key_slot
 
 from agentcache.exceptions import UnkeyableArgumentError
 
@@ -169,20 +168,3 @@ def value_digest(canon: Canonical) -> str:
 def key_digest(value: object) -> str:
     """Digest of whatever a custom key function returned (a str is used as given)."""
     return value_digest(canonical(value, "key function result"))
-
-
-def key_slot(key: str | bytes) -> int:
-    """The Redis Cluster hash slot of ``key`` (CRC16 of its hash tag, mod 16384)."""
-    return int(_crc_key_slot(key.encode("utf-8") if isinstance(key, str) else key))
-
-
-def slot_groups(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
-    """Indexes into ``keys`` grouped by cluster slot, in input order within a slot.
-
-    A cluster rejects a multi-key command whose keys span slots, so batch
-    reads send one MGET per group.
-    """
-    groups: dict[int, list[int]] = {}
-    for index, key in enumerate(keys):
-        groups.setdefault(key_slot(key), []).append(index)
-    return groups

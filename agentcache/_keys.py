@@ -15,12 +15,18 @@ Ids are free text, so they are encoded before they touch a key or a query:
 * In index TAG fields, ``tag_value`` stores a fixed-length hex digest of the
   id. A query then never carries user text: no RediSearch escaping to get
   wrong, and TAG case-folding cannot merge ``T1`` into ``t1``.
+
+``key_slot`` and ``slot_groups`` say which cluster slot a key lands in, so
+batch commands can be split per slot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+
+from redis.crc import key_slot as _crc_key_slot
 
 from agentcache.exceptions import InvalidInputError
 
@@ -100,3 +106,20 @@ def digest(*parts: str) -> str:
         h.update(len(data).to_bytes(8, "big"))
         h.update(data)
     return h.hexdigest()
+
+
+def key_slot(key: str | bytes) -> int:
+    """The Redis Cluster hash slot of ``key`` (CRC16 of its hash tag, mod 16384)."""
+    return int(_crc_key_slot(key.encode("utf-8") if isinstance(key, str) else key))
+
+
+def slot_groups(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
+    """Indexes into ``keys`` grouped by cluster slot, in input order within a slot.
+
+    A cluster rejects a multi-key command whose keys span slots, so batch
+    reads send one MGET per group.
+    """
+    groups: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key_slot(key), []).append(index)
+    return groups

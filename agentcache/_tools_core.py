@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from agentcache import _keys
 from agentcache._faults import FaultGuard
-from agentcache._hashing import arguments_digest, bind_arguments, key_digest, slot_groups
+from agentcache._hashing import arguments_digest, bind_arguments, key_digest
 from agentcache._serialize import dumps, loads
 from agentcache.exceptions import ConfigurationError, SerializationError, UnkeyableArgumentError
 from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics, current_scope
@@ -314,4 +314,4 @@ class ToolCacheCore:
 
 def delete_batches(keys: list[bytes]) -> list[list[bytes]]:
     """Keys grouped by cluster slot, so each UNLINK is valid on a cluster too."""
-    return [[keys[i] for i in group] for group in slot_groups(keys).values()]
+    return [[keys[i] for i in group] for group in _keys.slot_groups(keys).values()]

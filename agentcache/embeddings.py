@@ -35,7 +35,6 @@ from redis.cluster import RedisCluster
 
 from agentcache import _keys
 from agentcache._faults import FaultGuard
-from agentcache._hashing import slot_groups
 from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.exceptions import ConfigurationError, InvalidInputError
 from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics
@@ -182,7 +181,7 @@ class _EmbeddingCore:
 
 
 def _grouped(keys: Sequence[str]) -> list[list[int]]:
-    return list(slot_groups(keys).values())
+    return list(_keys.slot_groups(keys).values())
 
 
 class EmbeddingCache:

@@ -17,17 +17,13 @@ import pydantic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from redis.crc import key_slot as redis_key_slot
 
 from agentcache._hashing import (
     arguments_digest,
     bind_arguments,
     canonical,
     key_digest,
-    key_slot,
-    slot_groups,
 )
-from agentcache._keys import tenant_key
 from agentcache.exceptions import InvalidInputError, UnkeyableArgumentError
 
 
@@ -177,14 +173,3 @@ json_like = st.recursive(
 def test_dict_digest_ignores_insertion_order(value: dict[str, object]) -> None:
     reversed_copy = dict(reversed(list(value.items())))
     assert d(value) == d(reversed_copy)
-
-
-def test_slot_helpers_match_redis_cluster() -> None:
-    keys = [tenant_key("ac", "tool", "acme", "t", str(i)) for i in range(5)]
-    keys += [f"ac:emb:m:32:{i:032x}" for i in range(50)]
-    for key in keys:
-        assert key_slot(key) == redis_key_slot(key.encode())
-    groups = slot_groups(keys)
-    assert sorted(i for group in groups.values() for i in group) == list(range(len(keys)))
-    assert groups[key_slot(keys[0])][:5] == [0, 1, 2, 3, 4]  # one tenant, one slot
-    assert len(groups) > 20  # untagged embedding keys spread out

@@ -52,3 +52,14 @@ def test_digest_separates_parts() -> None:
 def test_normalize_prompt_collapses_whitespace_only() -> None:
     assert _keys.normalize_prompt("  What   is\n2+2? ") == "What is 2+2?"
     assert _keys.normalize_prompt("ABC") != _keys.normalize_prompt("abc")
+
+
+def test_slot_helpers_match_redis_cluster() -> None:
+    keys = [_keys.tenant_key("ac", "tool", "acme", "t", str(i)) for i in range(5)]
+    keys += [f"ac:emb:m:32:{i:032x}" for i in range(50)]
+    for key in keys:
+        assert _keys.key_slot(key) == key_slot(key.encode())
+    groups = _keys.slot_groups(keys)
+    assert sorted(i for group in groups.values() for i in group) == list(range(len(keys)))
+    assert groups[_keys.key_slot(keys[0])][:5] == [0, 1, 2, 3, 4]  # one tenant, one slot
+    assert len(groups) > 20  # untagged embedding keys spread out
