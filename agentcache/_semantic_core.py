@@ -41,6 +41,12 @@ EXACT_FIELDS = (
     "hit_count",
 )
 _logger = logging.getLogger("agentcache.semantic")
+# Semantic-layer counters beside metrics.EVENTS: lookups a lexical guard turned
+# into a miss, and lookups chosen for the explore step.
+GUARD_VETOES, EXPLORES = "guard_vetoes", "explores"
+# A declined candidate this far below the threshold is still worth verifying
+# (a learning policy can lower the entry's own threshold); as in bench/quality.py.
+LOOSE_BAND = 0.10
 _MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index name")
 
 # Atomic store: write the entry, set its TTL, mark it recently used, and
@@ -139,6 +145,33 @@ class CacheHit:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """One lookup, explained (``SemanticCache.lookup``); ``check`` returns only ``hit``.
+
+    Attributes:
+        hit: the response served, or None (a miss).
+        reason: the policy's reason ("similarity+guards", "guard:numbers",
+            "below_threshold", "no_candidates", "verified:err=..."), "exact" for an
+            exact repeat, "unavailable" when Redis or the embedder failed.
+        candidate: the entry the decision is about: the hit, the would-be hit
+            (shadow mode, explore) or the most similar declined entry.
+        accepted: the policy accepted ``candidate`` (served, or would have been).
+        shadow: shadow mode served a miss in its place.
+        explore: verify ``candidate`` against the model: the caller asks the model
+            anyway (this is a miss), compares, and sends ``feedback``. Set on a
+            would-be hit with probability ``explore_rate`` (the hit is withheld),
+            and, when the policy learns, on a near miss within ``LOOSE_BAND``.
+    """
+
+    hit: CacheHit | None
+    reason: str
+    candidate: CacheHit | None = None
+    accepted: bool = False
+    shadow: bool = False
+    explore: bool = False
+
+
+@dataclass(frozen=True)
 class IndexState:
     """Where the active index is and what it expects (recorded in Redis)."""
 
@@ -165,6 +198,8 @@ class CacheStats:
     evictions: int = 0
     errors: int = 0
     shadow_hits: int = 0
+    guard_vetoes: int = 0  # lookups declined because a guard vetoed every near candidate
+    explores: int = 0
     declined: dict[str, int] = field(default_factory=dict)
 
 
@@ -253,6 +288,8 @@ class SemanticCore:
         self.refresh_interval = 1.0
         self._refreshed_at = time.monotonic()
         self._return_fields = tuple(dict.fromkeys(CANDIDATE_FIELDS + tuple(policy.fields)))
+        # A policy learns when feedback changes an entry (the protocol: empty = nothing).
+        self.learns = bool(policy.feedback_update({}, 1.0, True))
         self._memo: OrderedDict[tuple[str, str], Vector] = OrderedDict()
 
     # -- validation ---------------------------------------------------------
@@ -452,7 +489,9 @@ class SemanticCore:
             return False
         return scope.model is None or fields.get("model_name") == scope.model
 
-    def hit_from_candidate(self, candidate: Candidate, scope: Scope) -> CacheHit:
+    def hit_from_candidate(
+        self, candidate: Candidate, scope: Scope, served: bool = True
+    ) -> CacheHit:
         fields = candidate.fields
         return CacheHit(
             response=fields.get("response", ""),
@@ -463,7 +502,7 @@ class SemanticCore:
             agent=scope.agent,
             model=fields.get("model_name") or None,
             metadata=self._decode_metadata(fields.get("metadata")),
-            hit_count=int(fields.get("hit_count") or 0) + 1,
+            hit_count=int(fields.get("hit_count") or 0) + int(served),
         )
 
     def hit_from_exact(
@@ -535,6 +574,37 @@ class SemanticCore:
         if not decision.hit:
             self.stats.declined[decision.reason] = self.stats.declined.get(decision.reason, 0) + 1
         return decision
+
+    def resolve(
+        self, prompt: str, candidates: list[Candidate], threshold: float, scope: Scope
+    ) -> CheckResult:
+        """The policy's decision on the candidates, with shadow mode and the explore draw."""
+        shadow = self.settings.semantic.shadow_mode
+        decision = self.decide(prompt, candidates, threshold)
+        if decision.candidate is not None:
+            hit = self.hit_from_candidate(decision.candidate, scope)
+            explore = self._explore()
+            served = None if shadow or explore else hit
+            return CheckResult(served, decision.reason, hit, True, shadow, explore)
+        best = max(candidates, key=lambda c: c.similarity, default=None)
+        if best is None:
+            return CheckResult(None, decision.reason, shadow=shadow)
+        near = (
+            self.learns
+            and not decision.reason.startswith("guard:")  # a different question, not a near one
+            and best.similarity >= threshold - LOOSE_BAND
+        )
+        declined = self.hit_from_candidate(best, scope, served=False)
+        return CheckResult(None, decision.reason, declined, False, shadow, near and self._explore())
+
+    def exact_result(self, hit: CacheHit) -> CheckResult:
+        """An exact repeat: served (never explored: it verifies nothing), or shadowed."""
+        shadow = self.settings.semantic.shadow_mode
+        return CheckResult(None if shadow else hit, "exact", hit, True, shadow)
+
+    def _explore(self) -> bool:
+        rate = self.settings.semantic.explore_rate
+        return rate > 0.0 and self.rng.random() < rate
 
     # -- store --------------------------------------------------------------
     def store_args(

@@ -46,12 +46,15 @@ from agentcache._redis import (
 from agentcache._schema import build_schema
 from agentcache._semantic_core import (
     EXACT_SCRIPT,
+    EXPLORES,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
+    GUARD_VETOES,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
     CacheHit,
     CacheStats,
+    CheckResult,
     IndexState,
     Scope,
     SemanticCore,
@@ -75,7 +78,7 @@ from agentcache.vectorizers import Vector, Vectorizer, vectorizer_from_settings
 
 logger = logging.getLogger("agentcache.semantic")
 
-__all__ = ["AsyncSemanticCache", "CacheHit", "SemanticCache"]
+__all__ = ["AsyncSemanticCache", "CacheHit", "CheckResult", "SemanticCache"]
 
 _BATCH = 1000
 _LAYER = "semantic"
@@ -167,24 +170,59 @@ class _SemanticBase:
         self.core.stats.misses += 1
         self.metrics.count(_LAYER, MISSES, *current_scope())
 
-    def _serve(self, hit: CacheHit) -> CacheHit | None:
-        stats = self.core.stats
-        if self.settings.semantic.shadow_mode:
+    def _unavailable(self) -> CheckResult:
+        self._record_miss()
+        return CheckResult(None, "unavailable")
+
+    def _finish(self, result: CheckResult, scope: Scope) -> CheckResult:
+        """Count (and in shadow mode log) a decided lookup."""
+        stats, tenant, agent = self.core.stats, scope.tenant, scope.agent
+        count = functools.partial(self.metrics.count, _LAYER, tenant=tenant, agent=agent)
+        if result.reason.startswith("guard:"):
+            stats.guard_vetoes += 1
+            count(GUARD_VETOES)
+        if result.explore:
+            stats.explores += 1
+            count(EXPLORES)
+        hit = result.hit
+        if hit is not None:
+            stats.hits += 1
+            count(HITS)
+            if hit.exact:
+                stats.exact_hits += 1
+                count(EXACT_HITS)
+            return result
+        stats.misses += 1
+        count(MISSES)
+        if result.shadow and result.accepted:
             stats.shadow_hits += 1
-            stats.misses += 1
-            logger.info(
-                "shadow hit (not served): tenant=%r agent=%r entry=%s similarity=%.4f exact=%s",
-                hit.tenant, hit.agent, hit.entry_id, hit.similarity, hit.exact,
+            count(SHADOW_HITS)
+        if result.shadow:
+            _log_shadow(result, scope)
+        elif result.explore and result.candidate is not None:
+            logger.debug(
+                "explore (a miss, to verify): tenant=%r agent=%r entry=%s similarity=%.4f "
+                "accepted=%s", scope.tenant, scope.agent, result.candidate.entry_id,
+                result.candidate.similarity, result.accepted,
             )  # fmt: skip
-            self.metrics.count(_LAYER, SHADOW_HITS, hit.tenant, hit.agent)
-            self.metrics.count(_LAYER, MISSES, hit.tenant, hit.agent)
-            return None
-        stats.hits += 1
-        self.metrics.count(_LAYER, HITS, hit.tenant, hit.agent)
-        if hit.exact:
-            stats.exact_hits += 1
-            self.metrics.count(_LAYER, EXACT_HITS, hit.tenant, hit.agent)
-        return hit
+        return result
+
+
+def _log_shadow(result: CheckResult, scope: Scope) -> None:
+    """One line per shadow lookup: the best candidate and what the policy decided."""
+    cand = result.candidate
+    verdict = "would-hit" if result.accepted else "declined"
+    if cand is None:
+        logger.debug(
+            "shadow lookup: decision=%s reason=%s tenant=%r agent=%r (no candidates)",
+            verdict, result.reason, scope.tenant, scope.agent,
+        )  # fmt: skip
+        return
+    logger.info(
+        "shadow lookup: decision=%s reason=%s tenant=%r agent=%r entry=%s similarity=%.4f "
+        "exact=%s", verdict, result.reason, scope.tenant, scope.agent, cand.entry_id,
+        cand.similarity, cand.exact,
+    )  # fmt: skip
 
 
 class SemanticCache(_SemanticBase):
@@ -323,41 +361,53 @@ class SemanticCache(_SemanticBase):
         """The cached response for ``prompt`` in this tenant/agent(/model), or None.
 
         ``threshold`` is the minimum cosine similarity for a hit (higher is
-        stricter); the settings' value when omitted.
+        stricter); the settings' value when omitted. ``lookup`` takes the same
+        arguments and also says why, and which entry the decision was about.
         """
+        return self.lookup(
+            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+        ).hit
+
+    def lookup(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CheckResult:
+        """``check``, explained: the hit (or None), the policy's reason, the best
+        candidate, and whether the caller should verify it against the model
+        (``explore``: call the model, compare, send ``feedback``)."""
         core = self.core
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
         query_vector = core.vector(vector) if vector is not None else None
         if not self._ready():
-            self._record_miss()
-            return None
+            return self._unavailable()
         if self.settings.semantic.exact_match:
             exact = self.guard.run("check", lambda: self._check_exact(scope, prompt))
             if exact is not None:
-                return self._serve(exact)
+                return self._finish(core.exact_result(exact), scope)
         if query_vector is None:
             query_vector = self._embed(prompt)
             if query_vector is None:
-                self._record_miss()
-                return None
+                return self._unavailable()
         blob = core.vector_bytes(query_vector)
         reply = self.guard.run(
             "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
         )
         if reply is None:
-            self._record_miss()
-            return None
-        decision = core.decide(prompt, core.parse_candidates(reply, scope), minimum)
-        if decision.candidate is None:
-            self._record_miss()
-            return None
-        hit = core.hit_from_candidate(decision.candidate, scope)
-        if not self.settings.semantic.shadow_mode:
+            return self._unavailable()
+        result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
+        hit = result.hit
+        if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
             self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
-        return self._serve(hit)
+        return self._finish(result, scope)
 
     def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
         keys, args, entry_id = self.core.exact_args(scope, prompt)
@@ -768,39 +818,49 @@ class AsyncSemanticCache(_SemanticBase):
         vector: Sequence[float] | Vector | None = None,
     ) -> CacheHit | None:
         """See ``SemanticCache.check``."""
+        found = await self.lookup(
+            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+        )
+        return found.hit
+
+    async def lookup(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CheckResult:
+        """See ``SemanticCache.lookup``."""
         core = self.core
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
         query_vector = core.vector(vector) if vector is not None else None
         if not await self._ready():
-            self._record_miss()
-            return None
+            return self._unavailable()
         if self.settings.semantic.exact_match:
             exact = await self.guard.arun("check", lambda: self._check_exact(scope, prompt))
             if exact is not None:
-                return self._serve(exact)
+                return self._finish(core.exact_result(exact), scope)
         if query_vector is None:
             query_vector = await self._embed(prompt)
             if query_vector is None:
-                self._record_miss()
-                return None
+                return self._unavailable()
         blob = core.vector_bytes(query_vector)
         reply = await self.guard.arun(
             "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
         )
         if reply is None:
-            self._record_miss()
-            return None
-        decision = core.decide(prompt, core.parse_candidates(reply, scope), minimum)
-        if decision.candidate is None:
-            self._record_miss()
-            return None
-        hit = core.hit_from_candidate(decision.candidate, scope)
-        if not self.settings.semantic.shadow_mode:
+            return self._unavailable()
+        result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
+        hit = result.hit
+        if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
             await self.guard.arun("touch", lambda: self._touch_script(keys=keys, args=args))
-        return self._serve(hit)
+        return self._finish(result, scope)
 
     async def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
         keys, args, entry_id = self.core.exact_args(scope, prompt)

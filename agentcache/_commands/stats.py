@@ -8,7 +8,8 @@ Counts outside any tenant (shared tool calls, the embedding cache) show as
 ``(shared)``; ``--tenant ''`` selects them. With ``--agents`` a tool row is
 one tool and an embedding row one model. Shadow-mode figures show what would
 have been served: ``shadow`` hits are counted as misses, and the would-be hit
-rate adds them back.
+rate adds them back. Below the table: lookups a lexical guard declined (guard
+vetoes, shadow mode or not) and lookups explored (verified against the model).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 
 from agentcache import metrics as m
 from agentcache._redis import sync_client
+from agentcache._semantic_core import EXPLORES, GUARD_VETOES
 from agentcache.settings import AgentCacheSettings
 
-_COUNTERS = (*m.EVENTS, *m.SAVINGS)
+_COUNTERS = (*m.EVENTS, GUARD_VETOES, EXPLORES, *m.SAVINGS)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -141,6 +143,12 @@ def render(rows: list[Row]) -> str:
             f"shadow mode: {sum(row.get(m.SHADOW_HITS) for row in rows):.0f} would-be hits, "
             f"{sum(row.get(m.SHADOW_TOKENS_SAVED) for row in rows):.0f} tokens / "
             f"${shadow_usd:.4f} would have been saved"
+        )
+    vetoes, explores = (sum(row.get(name) for row in rows) for name in (GUARD_VETOES, EXPLORES))
+    if vetoes or explores:
+        lines.append(
+            f"declined by a guard: {vetoes:.0f} lookups; explored (verified against the "
+            f"model): {explores:.0f}"
         )
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 from collections.abc import Iterator
@@ -10,8 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import redis
 
+from agentcache._commands.stats import render, summarize
 from agentcache._policy import VC_COUNT, VC_OBS, GuardedPolicy, VerifiedPolicy, parse_observations
+from agentcache._semantic_core import GUARD_VETOES
+from agentcache.metrics import MISSES, SHADOW_HITS, read_counters
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
@@ -64,7 +69,44 @@ def test_shadow_mode_does_not_count_guard_vetoes_as_would_be_hits(shadow: Semant
                        vector=at_similarity(0.99))  # fmt: skip
     assert got is None
     assert shadow.stats.shadow_hits == 0
+    assert shadow.stats.guard_vetoes == 1
     assert any(reason.startswith("guard:numbers") for reason in shadow.stats.declined)
+
+
+def test_shadow_log_names_the_best_candidate_and_the_decision(
+    shadow: SemanticCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = shadow.store("refund for orders over $50", "Yes.", tenant="t", agent="a", vector=E0)
+    caplog.set_level(logging.INFO, logger="agentcache.semantic")
+    shadow.check("refunds for orders over $50", tenant="t", agent="a", vector=at_similarity(0.97))
+    shadow.check("refund for orders over $500", tenant="t", agent="a", vector=at_similarity(0.99))
+    shadow.check("refund policy", tenant="t", agent="a", vector=at_similarity(0.9))
+    lines = [r.getMessage() for r in caplog.records if "shadow lookup" in r.getMessage()]
+    assert len(lines) == 3
+    would, vetoed, below = lines
+    assert "decision=would-hit reason=similarity+guards" in would
+    assert f"entry={entry} similarity=0.9700" in would
+    assert "decision=declined reason=guard:numbers" in vetoed and "similarity=0.9900" in vetoed
+    assert "decision=declined reason=below_threshold" in below and f"entry={entry}" in below
+    found = shadow.lookup("refund policy", tenant="t", agent="a", vector=at_similarity(0.9))
+    assert found.hit is None and found.shadow and not found.accepted
+    assert found.candidate is not None and found.candidate.entry_id == entry
+
+
+def test_shadow_figures_reach_the_metrics_and_agentcache_stats(
+    shadow: SemanticCache, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    shadow.store("refund for orders over $50", "Yes.", tenant="t", agent="a", vector=E0)
+    shadow.check("refunds for orders over $50", tenant="t", agent="a", vector=at_similarity(0.97))
+    shadow.check("refund for orders over $500", tenant="t", agent="a", vector=at_similarity(0.99))
+    shadow.check("refund for orders over $5", tenant="t", agent="a", vector=at_similarity(0.98))
+    assert shadow.metrics.flush()
+    (row,) = summarize(read_counters(redis_client, key_prefix, "t"))
+    assert (row.get(SHADOW_HITS), row.get(GUARD_VETOES), row.get(MISSES)) == (1, 2, 3)
+    assert row.as_dict()["guard_vetoes"] == 2
+    text = render([row])
+    assert "shadow mode: 1 would-be hits" in text
+    assert "declined by a guard: 2 lookups" in text
 
 
 def test_policy_comes_from_settings(settings: AgentCacheSettings) -> None:
