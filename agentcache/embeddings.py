@@ -124,12 +124,26 @@ class _EmbeddingCore:
         return f"{self._base}:{_keys.digest(text)}"
 
     def pack(self, vector: Any) -> bytes:
-        return as_vector(vector, self.dims, what=f"{self.model} embedding").astype(_DTYPE).tobytes()
+        return self.valid(vector).astype(_DTYPE).tobytes()
+
+    def pack_many(
+        self, texts: Sequence[str], vectors: Sequence[Any]
+    ) -> tuple[list[str], list[bytes]]:
+        """Keys and packed values for ``set_many``."""
+        if len(texts) != len(vectors):
+            raise InvalidInputError(f"{len(texts)} texts but {len(vectors)} vectors")
+        return [self.key(t) for t in texts], [self.pack(v) for v in vectors]
 
     def unpack(self, raw: object) -> Vector | None:
         if not isinstance(raw, bytes) or len(raw) != self.dims * _DTYPE.itemsize:
             return None  # absent, or written for other dims: a miss
         return np.frombuffer(raw, dtype=_DTYPE).astype(np.float32)
+
+    def unpack_all(self, replies: Sequence[object] | None, size: int) -> list[Vector | None]:
+        """The vectors of an MGET reply; all misses when the read faulted (None)."""
+        if replies is None:
+            return [None] * size
+        return [self.unpack(raw) for raw in replies]
 
     def valid(self, vector: Any) -> Vector:
         return as_vector(vector, self.dims, what=f"{self.model} embedding")
@@ -142,8 +156,14 @@ class _EmbeddingCore:
         unique = list(index)
         return _Batch(unique, [self.key(text) for text in unique], positions)
 
+    def record_lookup(self, batch: _Batch, found: list[Vector | None]) -> list[int]:
+        """Count the batch's hits and misses; return the indexes of the texts to compute."""
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        self.count(len(batch.unique) - len(missing), len(missing))
+        return missing
+
     def fill(
-        self, batch: _Batch, found: list[Vector | None], missing: list[int], vectors: Sequence[Any]
+        self, found: list[Vector | None], missing: list[int], vectors: Sequence[Any]
     ) -> list[bytes]:
         """Put computed ``vectors`` into ``found``; return their packed bytes, to store."""
         if len(vectors) != len(missing):
@@ -182,6 +202,15 @@ class _EmbeddingCore:
 
 def _grouped(keys: Sequence[str]) -> list[list[int]]:
     return list(_keys.slot_groups(keys).values())
+
+
+def _scatter(groups: list[list[int]], replies: Sequence[Any], size: int) -> list[Any]:
+    """Per-slot MGET replies put back in key order."""
+    out: list[Any] = [None] * size
+    for group, reply in zip(groups, replies, strict=True):
+        for i, raw in zip(group, reply, strict=True):
+            out[i] = raw
+    return out
 
 
 class EmbeddingCache:
@@ -248,10 +277,7 @@ class EmbeddingCache:
 
     def set_many(self, texts: Sequence[str], vectors: Sequence[Any]) -> None:
         """Store many vectors in one pipelined round trip."""
-        if len(texts) != len(vectors):
-            raise InvalidInputError(f"{len(texts)} texts but {len(vectors)} vectors")
-        keys = [self._core.key(t) for t in texts]
-        self._write(keys, [self._core.pack(v) for v in vectors])
+        self._write(*self._core.pack_many(texts, vectors))
 
     def get_or_compute(self, text: str, compute: Compute) -> Vector:
         """The cached vector of ``text``, else ``compute(text)``, stored."""
@@ -265,11 +291,10 @@ class EmbeddingCache:
         if not batch.unique:
             return []
         found = self._read(batch.keys)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        core.count(len(batch.unique) - len(missing), len(missing))
+        missing = core.record_lookup(batch, found)
         if missing:
             computed = compute_many([batch.unique[i] for i in missing])
-            packed = core.fill(batch, found, missing, computed)
+            packed = core.fill(found, missing, computed)
             self._write([batch.keys[i] for i in missing], packed)
         return core.in_order(batch, found)
 
@@ -277,9 +302,7 @@ class EmbeddingCache:
         if not self._core.enabled or not keys:
             return [None] * len(keys)
         raw = self._core.guard.run("mget", lambda: self._mget(keys))
-        if raw is None:
-            return [None] * len(keys)
-        return [self._core.unpack(r) for r in raw]
+        return self._core.unpack_all(raw, len(keys))
 
     def _mget(self, keys: list[str]) -> list[Any]:
         if not isinstance(self.client, RedisCluster):
@@ -289,11 +312,7 @@ class EmbeddingCache:
         for group in groups:
             # ClusterPipeline blocks .mget(); a one-slot MGET sent as a plain command is fine.
             pipe.execute_command("MGET", *[keys[i] for i in group])
-        out: list[Any] = [None] * len(keys)
-        for group, reply in zip(groups, pipe.execute(), strict=True):
-            for i, raw in zip(group, reply, strict=True):
-                out[i] = raw
-        return out
+        return _scatter(groups, pipe.execute(), len(keys))
 
     def _write(self, keys: list[str], values: list[bytes]) -> None:
         if not self._core.enabled or not keys:
@@ -385,10 +404,7 @@ class AsyncEmbeddingCache:
         return [found[i] for i in batch.positions]
 
     async def set_many(self, texts: Sequence[str], vectors: Sequence[Any]) -> None:
-        if len(texts) != len(vectors):
-            raise InvalidInputError(f"{len(texts)} texts but {len(vectors)} vectors")
-        keys = [self._core.key(t) for t in texts]
-        await self._write(keys, [self._core.pack(v) for v in vectors])
+        await self._write(*self._core.pack_many(texts, vectors))
 
     async def get_or_compute(self, text: str, compute: AsyncCompute) -> Vector:
         async def one(texts: Sequence[str]) -> list[Any]:
@@ -404,11 +420,10 @@ class AsyncEmbeddingCache:
         if not batch.unique:
             return []
         found = await self._read(batch.keys)
-        missing = [i for i, vector in enumerate(found) if vector is None]
-        core.count(len(batch.unique) - len(missing), len(missing))
+        missing = core.record_lookup(batch, found)
         if missing:
             computed = await _resolve(compute_many([batch.unique[i] for i in missing]))
-            packed = core.fill(batch, found, missing, computed)
+            packed = core.fill(found, missing, computed)
             await self._write([batch.keys[i] for i in missing], packed)
         return core.in_order(batch, found)
 
@@ -416,9 +431,7 @@ class AsyncEmbeddingCache:
         if not self._core.enabled or not keys:
             return [None] * len(keys)
         raw = await self._core.guard.arun("mget", lambda: self._mget(keys))
-        if raw is None:
-            return [None] * len(keys)
-        return [self._core.unpack(r) for r in raw]
+        return self._core.unpack_all(raw, len(keys))
 
     async def _mget(self, keys: list[str]) -> list[Any]:
         if not isinstance(self.client, AsyncRedisCluster):
@@ -428,11 +441,7 @@ class AsyncEmbeddingCache:
         for group in groups:
             # ClusterPipeline blocks .mget(); a one-slot MGET sent as a plain command is fine.
             pipe.execute_command("MGET", *[keys[i] for i in group])
-        out: list[Any] = [None] * len(keys)
-        for group, reply in zip(groups, await pipe.execute(), strict=True):
-            for i, raw in zip(group, reply, strict=True):
-                out[i] = raw
-        return out
+        return _scatter(groups, await pipe.execute(), len(keys))
 
     async def _write(self, keys: list[str], values: list[bytes]) -> None:
         if not self._core.enabled or not keys:
