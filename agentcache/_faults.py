@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import redis
 
-from agentcache.exceptions import AgentCacheError, CacheUnavailableError
+from agentcache.exceptions import CacheUnavailableError
 from agentcache.settings import ReliabilitySettings
 
 logger = logging.getLogger("agentcache")
@@ -30,7 +30,7 @@ logger = logging.getLogger("agentcache")
 T = TypeVar("T")
 
 # What counts as a cache fault: anything Redis says or fails to say. Our own
-# input errors (InvalidInputError and friends) are never swallowed.
+# input errors (InvalidInputError and friends) are not in it, so they propagate.
 FAULTS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, CacheUnavailableError)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -158,11 +158,6 @@ class FaultGuard:
         started = time.perf_counter()
         try:
             result = fn()
-        except AgentCacheError as exc:
-            if isinstance(exc, CacheUnavailableError):
-                self.failure(exc, operation)
-                return None
-            raise
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
@@ -180,11 +175,6 @@ class FaultGuard:
         started = time.perf_counter()
         try:
             result = await fn()
-        except AgentCacheError as exc:
-            if isinstance(exc, CacheUnavailableError):
-                self.failure(exc, operation)
-                return None
-            raise
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
