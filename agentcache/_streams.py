@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from anthropic.types import (
     RawContentBlockDeltaEvent,
@@ -42,6 +42,8 @@ _ANTHROPIC_EVENTS: dict[str, Any] = {
     "message_stop": RawMessageStopEvent,
 }
 _INPUT_USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+# Response fields every OpenAI chunk repeats.
+_OPENAI_HEAD = ("id", "created", "model", "system_fingerprint", "service_tier")
 
 
 def _as_dict(event: Any) -> dict[str, Any]:
@@ -117,8 +119,7 @@ class OpenAIAssembler:
     def add(self, chunk: Any) -> None:
         data = _as_dict(chunk)
         if self.head is None:
-            keep = ("id", "created", "model", "system_fingerprint", "service_tier")
-            self.head = {k: data.get(k) for k in keep}
+            self.head = {k: data.get(k) for k in _OPENAI_HEAD}
         if data.get("usage"):
             self.usage = data["usage"]
         for part in data.get("choices") or []:
@@ -230,8 +231,7 @@ def anthropic_replay(message: Mapping[str, Any]) -> list[Any]:
 
 def openai_replay(completion: Mapping[str, Any], include_usage: bool) -> list[ChatCompletionChunk]:
     """The ``ChatCompletionChunk`` objects that deliver ``completion`` (a response body)."""
-    keep = ("id", "created", "model", "system_fingerprint", "service_tier")
-    head = {k: completion.get(k) for k in keep}
+    head = {k: completion.get(k) for k in _OPENAI_HEAD}
     head["object"] = "chat.completion.chunk"
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -280,7 +280,53 @@ class _StreamBase:
         return getattr(self._inner, name)
 
 
-class RecordingStream(_StreamBase):
+class _SyncStream(_StreamBase):
+    """Iteration and ``with`` for the sync streams (``close`` differs)."""
+
+    _events: Iterator[Any]
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._events)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        self.close()
+
+
+class _AsyncStream(_StreamBase):
+    """Iteration and ``async with`` for the async streams (``__anext__`` and ``close`` differ)."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        await self.close()
+
+
+class RecordingStream(_SyncStream):
     """The provider's stream, passed through unchanged; ``on_complete`` gets the body.
 
     ``hide`` drops events the caller did not ask for (OpenAI's usage chunk when
@@ -309,26 +355,11 @@ class RecordingStream(_StreamBase):
                 yield event
         self._finished(on_complete(assembler.result()))
 
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self._events)
-
     def close(self) -> None:
         self._inner.close()
 
-    def __enter__(self) -> RecordingStream:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        self.close()
-
-
-class AsyncRecordingStream(_StreamBase):
+class AsyncRecordingStream(_AsyncStream):
     """The async twin of ``RecordingStream`` (``on_complete`` is awaited)."""
 
     def __init__(
@@ -353,26 +384,14 @@ class AsyncRecordingStream(_StreamBase):
                 yield event
         self._finished(await on_complete(assembler.result()))
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self
-
     async def __anext__(self) -> Any:
         return await self._events.__anext__()
 
     async def close(self) -> None:
         await self._inner.close()
 
-    async def __aenter__(self) -> AsyncRecordingStream:
-        return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.close()
-
-
-class ReplayStream(_StreamBase):
+class ReplayStream(_SyncStream):
     """A stored response delivered as the SDK's stream events, with no HTTP call."""
 
     def __init__(self, events: list[Any], response: Any) -> None:
@@ -380,35 +399,17 @@ class ReplayStream(_StreamBase):
         self._events = iter(events)
         self._finished(response)
 
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self._events)
-
     def close(self) -> None:
         self._events = iter(())
 
-    def __enter__(self) -> ReplayStream:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        self.close()
-
-
-class AsyncReplayStream(_StreamBase):
+class AsyncReplayStream(_AsyncStream):
     """The async twin of ``ReplayStream``."""
 
     def __init__(self, events: list[Any], response: Any) -> None:
         super().__init__(None)
         self._events = iter(events)
         self._finished(response)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self
 
     async def __anext__(self) -> Any:
         try:
@@ -418,12 +419,3 @@ class AsyncReplayStream(_StreamBase):
 
     async def close(self) -> None:
         self._events = iter(())
-
-    async def __aenter__(self) -> AsyncReplayStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.close()
