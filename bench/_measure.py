@@ -39,7 +39,14 @@ def ac_settings(url: str, prefix: str, n: int, **semantic: Any) -> AgentCacheSet
             "max_connections": 64,
         },
         embeddings={"dims": DIMS, "model": "bench-precomputed"},
-        semantic={"ttl_seconds": None, "max_entries_per_tenant": max(n, 100_000), **semantic},
+        # The plain threshold policy: agreement measures the index and the query, not the
+        # lexical guards' vetoes (bench/quality.py measures those).
+        semantic={
+            "ttl_seconds": None,
+            "max_entries_per_tenant": max(n, 100_000),
+            "policy": "threshold",
+            **semantic,
+        },
         reliability={"strict": True},  # a timeout must fail the run, not read as a miss
         metrics={"enabled": False},
     )

@@ -123,6 +123,27 @@ def tables(results: dict[str, Any]) -> str:
                     f"| {value['p99_ms']:.3f} ms |"
                 )
         parts.append("\n".join(lines))
+    for n, entry in results["sizes"].items():
+        sweep = _get(entry, "real", "query_sweep")
+        if sweep:
+            lines = [
+                f"Query knobs on the real-embedding index at {int(n):,} entries (read path only, "
+                "no hit write-back; knn = check(), raw = the FT.SEARCH alone):",
+                "",
+                "| query | agreement | extra serves | p50 | p99 |",
+                "| --- | ---: | ---: | ---: | ---: |",
+            ]
+            for q in sweep:
+                knob = (
+                    f"range EPSILON {q['epsilon']}"
+                    if q["form"] == "range"
+                    else f"{q['form']} EF_RUNTIME {q['ef_runtime']} top_k {q['top_k']}"
+                )
+                lines.append(
+                    f"| {knob} | {q['agreement']:.4f} | {q['served_not_exact']:.0f} "
+                    f"| {q['p50_ms']:.3f} ms | {q['p99_ms']:.3f} ms |"
+                )
+            parts.append("\n".join(lines))
     head = (
         f"Command: `{results['command'].strip()}`; started {results['started']}; Redis "
         f"{results['server']}; load average at start {results['load_average'][0]:.1f}, "

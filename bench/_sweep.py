@@ -35,7 +35,7 @@ BUILDS = (
 )
 EF_RUNTIMES = (10, 32, 64, 128)
 TOP_KS = (1, 5)
-EPSILONS = (0.01, 0.1, 0.5)
+EPSILONS = (0.01, 0.05, 0.1, 0.2)
 
 
 def range_check(cache: SemanticCache, vector: Any, threshold: float, epsilon: float) -> bool:
@@ -56,11 +56,13 @@ def range_check(cache: SemanticCache, vector: Any, threshold: float, epsilon: fl
     return int(total) > 0
 
 
-def raw_knn(cache: SemanticCache, vector: Any, threshold: float) -> bool:
-    """The FT.SEARCH that check() sends, alone: server time plus one round trip."""
+def raw_knn(cache: SemanticCache, vector: Any, threshold: float, policy: str = "") -> bool:
+    """The FT.SEARCH that check() sends, alone (optionally with a HYBRID_POLICY)."""
     core = cache.core
     scope = core.scope(m.TENANT, m.AGENT, None)
     command = core.knn_command(scope, core.vector_bytes(vector))
+    if policy:
+        command[2] = command[2].replace(" AS ", f" HYBRID_POLICY {policy} AS ")
     reply = cache.client.execute_command(*command)  # type: ignore[no-untyped-call]
     return any(c.similarity >= threshold for c in core.parse_candidates(reply, scope))
 
@@ -69,17 +71,23 @@ def _range_at(cache: SemanticCache, work: Workload, threshold: float, eps: float
     return range_check(cache, work.queries[i], threshold, eps)
 
 
-def sweep(cache: SemanticCache, work: Workload, rounds: int) -> list[dict[str, Any]]:
+def _raw_at(cache: SemanticCache, work: Workload, threshold: float, policy: str, i: int) -> bool:
+    return raw_knn(cache, work.queries[i], threshold, policy)
+
+
+def sweep(
+    cache: SemanticCache, work: Workload, rounds: int, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Agreement and latency of each query setting on one built index."""
     semantic = cache.settings.semantic
     threshold = semantic.threshold
-    everything = list(range(len(work.queries)))
+    everything = list(range(min(limit or len(work.queries), len(work.queries))))
     rows = []
     settings_list: list[tuple[str, int, int, float]] = [
         ("knn", ef, k, 0.0) for ef in EF_RUNTIMES for k in TOP_KS
     ]
     settings_list += [("range", 0, 1, eps) for eps in EPSILONS]
-    settings_list += [("raw-knn", 64, 5, 0.0)]
+    settings_list += [("raw-knn", 64, 5, 0.0), ("raw-knn-batches", 64, 5, 0.0)]
     samples: dict[int, list[list[float]]] = {i: [] for i in range(len(settings_list))}
     served: dict[int, set[int]] = {i: set() for i in range(len(settings_list))}
     rng = np.random.default_rng(3)
@@ -97,8 +105,9 @@ def sweep(cache: SemanticCache, work: Workload, rounds: int) -> list[dict[str, A
                 served[s].update(i for i, v in hit.items() if v)
             else:
                 semantic.ef_runtime, semantic.top_k = ef, k
+                policy = "BATCHES" if form.endswith("batches") else ""
                 times, hit = m.timed_lookups(
-                    lambda i: raw_knn(cache, work.queries[i], threshold), order, budget_s=1e9
+                    partial(_raw_at, cache, work, threshold, policy), order, budget_s=1e9
                 )
                 served[s].update(i for i, v in hit.items() if v)
             samples[s].append(times)
