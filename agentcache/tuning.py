@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -49,12 +49,7 @@ class Curve:
     true_hits: npt.NDArray[np.int64]
 
     def fbeta(self, beta: float) -> npt.NDArray[np.float64]:
-        b2 = beta * beta
-        p, r = self.precision, self.recall
-        denom = b2 * p + r
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(denom > 0, (1 + b2) * p * r / denom, 0.0)
-        return out
+        return _fbeta(self.precision, self.recall, beta)
 
     def at(self, i: int, beta: float) -> Operating:
         return Operating(
@@ -62,10 +57,19 @@ class Curve:
             precision=float(self.precision[i]),
             recall=float(self.recall[i]),
             false_hit_rate=float(self.false_hit_rate[i]),
-            fbeta=float(self.fbeta(beta)[i]),
+            fbeta=float(_fbeta(self.precision[i], self.recall[i], beta)),
             hits=int(self.hits[i]),
             true_hits=int(self.true_hits[i]),
         )
+
+
+def _fbeta(precision: npt.ArrayLike, recall: npt.ArrayLike, beta: float) -> npt.NDArray[np.float64]:
+    """F-beta of precision and recall (arrays or scalars); 0 where both are 0."""
+    p, r = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
+    b2 = beta * beta
+    denom = b2 * p + r
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (1 + b2) * p * r / denom, 0.0)
 
 
 def _arrays(
@@ -119,16 +123,7 @@ def _midpoint(c: Curve, i: int) -> float:
 
 
 def _result(c: Curve, i: int, beta: float) -> Operating:
-    op = c.at(i, beta)
-    return Operating(
-        threshold=min(1.0, max(0.0, _midpoint(c, i))),
-        precision=op.precision,
-        recall=op.recall,
-        false_hit_rate=op.false_hit_rate,
-        fbeta=op.fbeta,
-        hits=op.hits,
-        true_hits=op.true_hits,
-    )
+    return replace(c.at(i, beta), threshold=min(1.0, max(0.0, _midpoint(c, i))))
 
 
 def best_threshold(
@@ -182,14 +177,12 @@ def operating_point(
     negatives = int((~y).sum())
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / int(y.sum())
-    b2 = beta * beta
-    denom = b2 * precision + recall
     return Operating(
         threshold=threshold,
         precision=precision,
         recall=recall,
         false_hit_rate=fp / negatives if negatives else 0.0,
-        fbeta=(1 + b2) * precision * recall / denom if denom else 0.0,
+        fbeta=float(_fbeta(precision, recall, beta)),
         hits=tp + fp,
         true_hits=tp,
     )
