@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from agentcache.costs import CostReport, Usage
+from agentcache.costs import CostReport, Usage, total
 
 
 @dataclass
@@ -50,7 +50,7 @@ def cache_info(response: Any) -> CacheInfo | None:
 
 
 class Ledger:
-    """Per-call records of one session (thread-safe append)."""
+    """Per-call records of one session (thread-safe append) and their totals."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -63,15 +63,14 @@ class Ledger:
     def totals(self) -> dict[str, float]:
         with self._lock:
             records = list(self.records)
-        cost = sum(r.cost.cost_usd for r in records)
-        without = sum(r.cost.cost_without_caching_usd for r in records)
+        cost, without, saved = total(r.cost for r in records)
         return {
             "calls": len(records),
             "hits": sum(r.hit for r in records),
             "latency_s": sum(r.latency_s for r in records),
             "cost_usd": cost,
             "cost_without_caching_usd": without,
-            "saved_usd": without - cost,
+            "saved_usd": saved,
         }
 
 
