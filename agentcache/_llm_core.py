@@ -10,6 +10,7 @@ The adapters hold everything that differs between Anthropic and OpenAI.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
 from agentcache import _keys
+from agentcache._guards import check_all, numbers_guard, polarity_guard
 from agentcache._ledger import CacheInfo, Ledger
 from agentcache._streams import (
     AnthropicAssembler,
@@ -32,7 +34,7 @@ from agentcache.exceptions import InvalidInputError
 from agentcache.metrics import EXACT_HITS, HITS, MISSES, PROVIDER_CALLS, Metrics
 from agentcache.prompt_caching.anthropic import apply_anthropic_caching
 from agentcache.prompt_caching.openai import apply_openai_caching
-from agentcache.semantic import CacheHit
+from agentcache.semantic import CacheHit, CheckResult
 from agentcache.settings import AgentCacheSettings
 
 CacheMode = Literal["use", "bypass", "refresh"]
@@ -51,6 +53,39 @@ _NEUTRAL = frozenset(
         "workspace_id",
     }
 )  # fmt: skip
+
+
+# -- the explore step: is the fresh answer the cached one? --------------------------------
+#
+# Two answers agree when their texts match after normalisation (case, whitespace), or
+# when no number or polarity differs between them and the cosine similarity of their
+# embeddings (the semantic cache's vectorizer) is at least ANSWER_AGREEMENT. Numbers
+# and polarity are checked first because embeddings place "30 days" next to "60 days".
+# The bar is high on purpose: judging a right answer wrong only slows learning, while
+# judging a wrong one right teaches the policy to serve it.
+ANSWER_AGREEMENT = 0.9
+_ANSWER_GUARDS = (("numbers", numbers_guard), ("polarity", polarity_guard))
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def answers_verdict(cached: str, fresh: str) -> bool | None:
+    """True/False when the texts alone decide; None: compare their embeddings."""
+    if _normal(cached) == _normal(fresh):
+        return True
+    if check_all(fresh, cached, _ANSWER_GUARDS) is not None:
+        return False
+    return None
+
+
+def vectors_agree(cached: Any, fresh: Any) -> bool:
+    """Cosine similarity of two answer embeddings >= ANSWER_AGREEMENT."""
+    a = [float(x) for x in cached]
+    b = [float(x) for x in fresh]
+    norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return norm > 0 and sum(x * y for x, y in zip(a, b, strict=True)) / norm >= ANSWER_AGREEMENT
 
 
 # -- provider adapters (no I/O) ----------------------------------------------------------
@@ -366,6 +401,22 @@ class LLMCore:
             "model": call.scope,
             "metadata": metadata,
         }, ""
+
+    def explore_outcome(
+        self, found: CheckResult, store: dict[str, Any] | None, note: str, correct: bool | None
+    ) -> tuple[dict[str, Any] | None, str]:
+        """(store arguments, note) after verifying ``found.candidate`` against the model.
+
+        A withheld hit judged right is not stored again (the cached entry stands);
+        a near miss or a shadow lookup stores as any miss does.
+        """
+        cand = found.candidate
+        assert cand is not None
+        verdict = {True: "right", False: "wrong", None: "undecided"}[correct]
+        if correct and found.accepted and not found.shadow:
+            store, note = None, note or "not stored: the cached answer was right"
+        text = f"explore: cached answer {verdict} (entry {cand.entry_id}, {cand.similarity:.3f})"
+        return store, f"{text}; {note}" if note else text
 
     def finish(self, call: Call, response: Any, stored: bool, note: str) -> Any:
         usage = Usage.from_response(response)

@@ -31,6 +31,7 @@ HTTP call), so code written for streams works unchanged; see ``_streams``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,8 @@ from agentcache._llm_core import (
     Call,
     LLMCore,
     OpenAIAdapter,
+    answers_verdict,
+    vectors_agree,
 )
 from agentcache._streams import (
     AsyncRecordingStream,
@@ -54,9 +57,11 @@ from agentcache._streams import (
 )
 from agentcache.costs import PriceTable
 from agentcache.metrics import Metrics
-from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, CheckResult, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer
+
+logger = logging.getLogger("agentcache.llm")
 
 __all__ = [
     "AsyncCachedAnthropic",
@@ -159,11 +164,12 @@ class _SyncClient(_ClientBase):
         call = core.prepare(kwargs, tenant, agent, cache, cache_streaming)
         if call.stream and not call.record:
             return sdk_create(**call.request)
+        found = None
         if call.lookup:
-            hit = self.cache.check(
+            found = self.cache.lookup(
                 call.key_text or "", tenant=call.tenant, agent=call.agent, model=call.scope
             )
-            response = core.from_hit(call, hit) if hit is not None else None
+            response = core.from_hit(call, found.hit) if found.hit is not None else None
             if response is not None:
                 return (
                     ReplayStream(core.replay(call, response), response) if call.stream else response
@@ -173,18 +179,39 @@ class _SyncClient(_ClientBase):
             return RecordingStream(
                 sdk_create(**call.request),
                 core.adapter.assembler(),
-                lambda body: self._answered(call, core.assembled(body)),
+                lambda body: self._answered(call, core.assembled(body), found),
                 call.hide,
             )
-        return self._answered(call, sdk_create(**call.request))
+        return self._answered(call, sdk_create(**call.request), found)
 
-    def _answered(self, call: Call, response: Any | None) -> Any | None:
+    def _answered(
+        self, call: Call, response: Any | None, found: CheckResult | None = None
+    ) -> Any | None:
         if response is None:
             return None
         store, note = self._core.after_call(call, response)
+        if found is not None and found.explore and found.candidate is not None:
+            correct = self._verify(call, found, response)
+            store, note = self._core.explore_outcome(found, store, note, correct)
         if store is not None:
             self.cache.store(**store)
         return self._core.finish(call, response, store is not None, note)
+
+    def _verify(self, call: Call, found: CheckResult, response: Any) -> bool | None:
+        """The explore step: is the fresh answer the cached one? Sends the feedback."""
+        cand = found.candidate
+        assert cand is not None
+        fresh = self._core.adapter.text(response) or "(no text)"
+        correct = answers_verdict(cand.response, fresh)
+        if correct is None:
+            try:
+                cached_vec, fresh_vec = self.cache.vectorizer.embed_many([cand.response, fresh])
+            except Exception as exc:  # an embedder fault leaves it undecided, never fails the call
+                logger.warning("explore: answers not compared (%s: %s)", type(exc).__name__, exc)
+                return None
+            correct = vectors_agree(cached_vec, fresh_vec)
+        self.cache.feedback(cand.entry_id, correct, tenant=call.tenant, similarity=cand.similarity)
+        return correct
 
     def close(self) -> None:
         """Close the semantic cache and metrics if this client created them (the SDK
@@ -211,11 +238,12 @@ class _AsyncClient(_ClientBase):
         call = core.prepare(kwargs, tenant, agent, cache, cache_streaming)
         if call.stream and not call.record:
             return await sdk_create(**call.request)
+        found = None
         if call.lookup:
-            hit = await self.cache.check(
+            found = await self.cache.lookup(
                 call.key_text or "", tenant=call.tenant, agent=call.agent, model=call.scope
             )
-            response = core.from_hit(call, hit) if hit is not None else None
+            response = core.from_hit(call, found.hit) if found.hit is not None else None
             if response is not None:
                 if call.stream:
                     return AsyncReplayStream(core.replay(call, response), response)
@@ -223,19 +251,42 @@ class _AsyncClient(_ClientBase):
         if call.stream:
 
             async def on_complete(body: dict[str, Any] | None) -> Any | None:
-                return await self._answered(call, core.assembled(body))
+                return await self._answered(call, core.assembled(body), found)
 
             stream = await sdk_create(**call.request)
             return AsyncRecordingStream(stream, core.adapter.assembler(), on_complete, call.hide)
-        return await self._answered(call, await sdk_create(**call.request))
+        return await self._answered(call, await sdk_create(**call.request), found)
 
-    async def _answered(self, call: Call, response: Any | None) -> Any | None:
+    async def _answered(
+        self, call: Call, response: Any | None, found: CheckResult | None = None
+    ) -> Any | None:
         if response is None:
             return None
         store, note = self._core.after_call(call, response)
+        if found is not None and found.explore and found.candidate is not None:
+            correct = await self._verify(call, found, response)
+            store, note = self._core.explore_outcome(found, store, note, correct)
         if store is not None:
             await self.cache.store(**store)
         return self._core.finish(call, response, store is not None, note)
+
+    async def _verify(self, call: Call, found: CheckResult, response: Any) -> bool | None:
+        """See ``_SyncClient._verify``."""
+        cand = found.candidate
+        assert cand is not None
+        fresh = self._core.adapter.text(response) or "(no text)"
+        correct = answers_verdict(cand.response, fresh)
+        if correct is None:
+            try:
+                pair = await self.cache.vectorizer.aembed_many([cand.response, fresh])
+            except Exception as exc:  # an embedder fault leaves it undecided, never fails the call
+                logger.warning("explore: answers not compared (%s: %s)", type(exc).__name__, exc)
+                return None
+            correct = vectors_agree(pair[0], pair[1])
+        await self.cache.feedback(
+            cand.entry_id, correct, tenant=call.tenant, similarity=cand.similarity
+        )
+        return correct
 
     async def aclose(self) -> None:
         """Close the semantic cache and metrics if this client created them (the SDK
