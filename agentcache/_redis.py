@@ -115,19 +115,23 @@ _MODULE_HINT = (
 )
 
 
-def _module_names(reply: Any) -> set[str]:
-    names: set[str] = set()
+def module_list(reply: Any) -> list[dict[str, Any]]:
+    """A ``MODULE LIST`` reply as one ``{"name": .., "ver": ..}`` dict per module, decoded."""
+    modules = []
     for module in reply or []:
-        if isinstance(module, dict):
-            name = module.get(b"name", module.get("name"))
-        else:  # RESP2 flat list: [b"name", b"search", b"ver", ...]
-            pairs = dict(zip(module[::2], module[1::2], strict=False))
-            name = pairs.get(b"name", pairs.get("name"))
-        if isinstance(name, bytes):
-            name = name.decode()
-        if name:
-            names.add(str(name).lower())
-    return names
+        # A map per module, or (RESP2 without parsing) a flat [b"name", b"search", b"ver", ...].
+        flat = isinstance(module, list | tuple)
+        pairs = dict(zip(module[::2], module[1::2], strict=False)) if flat else module
+        modules.append({_decode(k): _decode(v) for k, v in pairs.items()})
+    return modules
+
+
+def _decode(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _module_names(reply: Any) -> set[str]:
+    return {str(m["name"]).lower() for m in module_list(reply) if m.get("name")}
 
 
 def _check_reply(names: set[str], url: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentcache._redis import check_modules, resolve_url, sync_client
+import redis
+
+from agentcache._redis import check_modules, module_list, resolve_url, sync_client
 from agentcache.settings import AgentCacheSettings
 
 
@@ -24,14 +26,8 @@ def run(args: argparse.Namespace) -> int:
     client = sync_client(settings)
     info = client.info("server")
     print(f"server      {url}  (Redis {info.get('redis_version')}, mode {info.get('redis_mode')})")
-    for module in client.execute_command("MODULE", "LIST"):
-        fields = (
-            module
-            if isinstance(module, dict)
-            else dict(zip(module[::2], module[1::2], strict=False))
-        )
-        name = _text(fields.get(b"name", fields.get("name")))
-        print(f"module      {name} {_text(fields.get(b'ver', fields.get('ver')))}")
+    for module in module_list(client.execute_command("MODULE", "LIST")):
+        print(f"module      {module.get('name')} {module.get('ver')}")
     check_modules(client, url)
     memory = client.info("memory")
     print(f"memory      {memory.get('used_memory_human')} used, policy "
@@ -39,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     alias = f"{settings.redis.key_prefix}:idx:{settings.semantic.index_name}"
     try:
         raw = client.execute_command("FT.INFO", alias)
-    except Exception as exc:  # no index yet is a normal state
+    except redis.ResponseError as exc:  # no index yet is a normal state
         print(f"index       {alias}: not created yet ({exc})")
         return 0
     pairs = dict(zip(raw[::2], raw[1::2], strict=False)) if isinstance(raw, list) else raw
