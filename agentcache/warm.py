@@ -129,10 +129,11 @@ def _load(
         except InvalidInputError:
             report.invalid += 1
             continue
-        if core.entry_id(scope, text) in valid:
+        entry_id = core.entry_id(scope, text)
+        if entry_id in valid:
             report.skipped += 1  # a repeat within the file: the first one wins
             continue
-        valid[core.entry_id(scope, text)] = (text, answer)
+        valid[entry_id] = (text, answer)
     if not valid or not cache._ready():
         return
     pipe = cache.client.pipeline(transaction=False)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
+from agentcache.embeddings import CachedVectorizer, EmbeddingCache
 from agentcache.exceptions import AgentCacheError
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.vectorizers import Vectorizer
+from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
 from agentcache.warm import warm_cache
 
 
@@ -35,18 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _vectorizer(settings: AgentCacheSettings, hashing: bool) -> Vectorizer | None:
+def _vectorizer(settings: AgentCacheSettings, hashing: bool, stack: ExitStack) -> Vectorizer:
     if hashing:
         from agentcache.testing.vectors import HashingVectorizer
 
         return HashingVectorizer(settings.embeddings.dims, model=settings.embeddings.model)
-    try:  # no text is embedded twice across runs when the embedding cache is there
-        from agentcache.embeddings import CachedVectorizer, EmbeddingCache
-        from agentcache.vectorizers import vectorizer_from_settings
-    except ImportError:
-        return None
-    inner = vectorizer_from_settings(settings)
-    return CachedVectorizer(inner, EmbeddingCache(settings))
+    # Through the embedding cache, so no text is embedded twice across runs.
+    embeddings = stack.enter_context(EmbeddingCache(settings))
+    return CachedVectorizer(vectorizer_from_settings(settings), embeddings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        with SemanticCache(
-            settings, vectorizer=_vectorizer(settings, args.hashing_vectorizer)
-        ) as cache:
+        with ExitStack() as stack:
+            vectorizer = _vectorizer(settings, args.hashing_vectorizer, stack)
+            cache = stack.enter_context(SemanticCache(settings, vectorizer=vectorizer))
             report = warm_cache(
                 cache, args.file, tenant=args.tenant, agent=args.agent, model=args.model,
                 batch_size=args.batch_size, ttl=args.ttl, progress=progress,
