@@ -77,6 +77,8 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class ToolKeys:
+    """The Redis keys of one call: its stored value and its stampede lock."""
+
     value: str
     lock: str
     tenant: str = NO_TENANT  # the metrics scope: NO_TENANT for shared calls
@@ -94,16 +96,22 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Hit:
+    """Serve ``value``, found in the cache."""
+
     value: Any
 
 
 @dataclass(frozen=True)
 class Run:
+    """Run the tool; ``locked`` when this caller holds the lock (release it after)."""
+
     locked: bool
 
 
 @dataclass(frozen=True)
 class Sleep:
+    """Another caller is running the tool: wait ``seconds``, then look again."""
+
     seconds: float
 
 
@@ -156,6 +164,7 @@ class ToolCacheCore:
         on_unkeyable: OnUnkeyable,
         result_type: Any,
     ) -> ToolSpec:
+        """Register ``fn`` under its tool name (unique per process) and fix its TTL."""
         tool = _keys.validate_id(name if name is not None else fn.__name__, "tool name")
         if on_unkeyable not in ("raise", "bypass"):
             raise ConfigurationError(f"on_unkeyable must be 'raise' or 'bypass': {on_unkeyable!r}")

@@ -328,6 +328,7 @@ class EmbeddingCache:
         self._core.stored(self._core.guard.run("store", write), len(keys))
 
     def close(self) -> None:
+        """Flush and close the metrics and the client, if this cache made them."""
         if self._core.owns_metrics:
             self._core.metrics.close()
         if self._owns_client:
@@ -457,6 +458,7 @@ class AsyncEmbeddingCache:
         self._core.stored(await self._core.guard.arun("store", write), len(keys))
 
     async def aclose(self) -> None:
+        """Async twin of ``EmbeddingCache.close``."""
         if self._core.owns_metrics:
             await asyncio.to_thread(self._core.metrics.close)  # a sync flush
         if self._owns_client:

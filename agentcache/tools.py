@@ -185,6 +185,7 @@ class ToolCache:
         return self._core.guard.run("invalidate", delete) or 0
 
     def close(self) -> None:
+        """Flush and close the metrics and the client, if this cache made them."""
         if self._core.owns_metrics:
             self._core.metrics.close()
         if self._owns_client:
@@ -321,6 +322,7 @@ class AsyncToolCache:
         return await self._core.guard.arun("invalidate", delete) or 0
 
     async def aclose(self) -> None:
+        """Async twin of ``ToolCache.close``."""
         if self._core.owns_metrics:
             await asyncio.to_thread(self._core.metrics.close)  # a sync flush
         if self._owns_client:

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from redis.cluster import ClusterNode, RedisCluster
-from redis.crc import key_slot
 
 from agentcache import _keys
 from agentcache._cluster import anchor_slot, search_rows_total
@@ -40,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @dataclass
 class TenantPlacement:
+    """One tenant on a primary: its hash slot and its entry count there."""
+
     tenant: str
     slot: int
     entries: int
@@ -47,6 +48,8 @@ class TenantPlacement:
 
 @dataclass
 class NodeReport:
+    """One primary: slots, replicas, memory, keys, its index and its tenants."""
+
     node: str
     slots: int
     replicas: list[str]
@@ -87,7 +90,9 @@ def _node_index(client: RedisCluster, node: ClusterNode, physical: str) -> str |
     return None
 
 
-def collect(client: RedisCluster, settings: AgentCacheSettings, tenant: str | None) -> list[Any]:
+def collect(
+    client: RedisCluster, settings: AgentCacheSettings, tenant: str | None
+) -> list[NodeReport]:
     """One ``NodeReport`` per primary, tenants sorted by entry count (largest first)."""
     prefix = settings.redis.key_prefix
     index_name = settings.semantic.index_name
@@ -126,7 +131,7 @@ def collect(client: RedisCluster, settings: AgentCacheSettings, tenant: str | No
             report.tenants.append(
                 TenantPlacement(
                     tenant=name,
-                    slot=key_slot(_keys.hash_tag(name).encode()),
+                    slot=_keys.key_slot(_keys.hash_tag(name)),
                     entries=_count(client, node, index, expr),
                 )
             )

@@ -149,6 +149,7 @@ class ProviderServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ProviderServer:
+        """Listen on a free port (bound before this returns, so no wait is needed)."""
         if self._httpd is not None:
             return self
         handler = type("Handler", (_Handler,), {"provider": self})
@@ -161,6 +162,7 @@ class ProviderServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         if self._httpd is None:
             return
         self._httpd.shutdown()
