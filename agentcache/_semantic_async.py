@@ -1,0 +1,483 @@
+"""The asyncio twin of ``SemanticCache`` (re-exported by ``agentcache.semantic``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+from redisvl.index import AsyncSearchIndex
+
+from agentcache._cluster import (
+    aeval_pipelined,
+    async_cluster_search,
+)
+from agentcache._policy import DecisionPolicy
+from agentcache._redis import (
+    AsyncClient,
+    acheck_modules,
+    async_client,
+)
+from agentcache._schema import build_schema
+from agentcache._semantic_base import _BATCH, _ids, _SemanticBase, _total
+from agentcache._semantic_core import (
+    EXACT_SCRIPT,
+    FEEDBACK_ATTEMPTS,
+    FEEDBACK_SCRIPT,
+    STORE_SCRIPT,
+    TOUCH_SCRIPT,
+    CacheHit,
+    CheckResult,
+    IndexState,
+    Scope,
+    is_missing_index,
+)
+from agentcache.exceptions import InvalidInputError
+from agentcache.metrics import (
+    Metrics,
+)
+from agentcache.settings import AgentCacheSettings
+from agentcache.vectorizers import Vector, Vectorizer
+
+logger = logging.getLogger("agentcache.semantic")
+
+
+class AsyncSemanticCache(_SemanticBase):
+    """The asyncio twin of ``SemanticCache``: same methods, awaited.
+
+    Create it with ``await AsyncSemanticCache.create(settings)`` or call
+    ``await cache.ensure_index()`` before first use (methods do it lazily).
+    """
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: AsyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+        policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(settings, vectorizer, policy, rng)
+        self._owns_client = client is None
+        self.client: AsyncClient = client or async_client(self.settings)
+        self._use_metrics(metrics, self.client)
+        self._cluster = async_cluster_search(self.client, self._index_spec, self._schema_for)
+        self._store_script = self.client.register_script(STORE_SCRIPT)
+        self._touch_script = self.client.register_script(TOUCH_SCRIPT)
+        self._exact_script = self.client.register_script(EXACT_SCRIPT)
+        self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
+
+    @classmethod
+    async def create(
+        cls,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: AsyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+        policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> AsyncSemanticCache:
+        cache = cls(
+            settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics, rng=rng
+        )
+        await cache.guard.arun("connect", cache.ensure_index)
+        return cache
+
+    async def ensure_index(self) -> IndexState:
+        await acheck_modules(self.client, str(self.settings.redis.url or "embedded"))
+        core = self.core
+        meta = await self.client.hgetall(core.meta_key)
+        state = core.state_from_meta(meta) if meta else core.initial_state()
+        if self._cluster is not None:
+            await self._cluster.ensure(state.physical, state.entry_prefix)
+        elif not await self._index_exists(state.physical):
+            await self._create_index(state)
+        if not meta:
+            await self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
+        core.state = state
+        return state
+
+    async def _index_exists(self, name: str) -> bool:
+        try:
+            await self.client.execute_command("FT.INFO", name)
+        except redis.ResponseError as exc:
+            if is_missing_index(exc):
+                return False
+            raise
+        return True
+
+    async def _create_index(self, state: IndexState) -> None:
+        schema = build_schema(
+            self.settings, index_name=state.physical, key_prefix=state.entry_prefix
+        )
+        index = AsyncSearchIndex(schema, redis_client=self.client)
+        try:
+            await index.create(overwrite=False)
+        except Exception as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        try:
+            await self.client.execute_command("FT.ALIASUPDATE", state.alias, state.physical)
+        except redis.ResponseError as exc:
+            logger.debug("alias update for %s: %s", state.alias, exc)
+
+    async def _search(self, command: list[Any], tenant: str | None = None) -> Any:
+        if self._cluster is not None:
+            return await self._cluster.search(command, tenant)
+        try:
+            return await self.client.execute_command(*command)
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+            logger.warning("semantic index %s is gone; recreating it", self.core.alias)
+            await self.ensure_index()
+            return await self.client.execute_command(*command)
+
+    async def _ready(self) -> bool:
+        if self.core.state is None:
+            return await self.guard.arun("connect", self.ensure_index) is not None
+        if self.core.refresh_due():
+            meta = await self.guard.arun("refresh", self._meta)
+            self.core.adopt_meta(meta or {})
+        return True
+
+    async def _meta(self) -> Any:
+        return await self.client.hgetall(self.core.meta_key)
+
+    async def _embed(self, text: str) -> Vector | None:
+        model = self.vectorizer.model
+        cached = self.core.memo_get(model, text)
+        if cached is not None:
+            return cached
+
+        async def compute() -> Vector:
+            return self.core.vector(await self.vectorizer.aembed(text))
+
+        try:
+            vector = await self.embed_guard.arun("embed", compute)
+        except InvalidInputError as exc:
+            # A broken embedder is a cache fault (a miss), not the caller's bad input.
+            self.embed_guard.failure(exc, "embed")
+            return None
+        if vector is None:
+            return None
+        self.core.memo_put(model, text, vector)
+        return vector
+
+    async def check(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CacheHit | None:
+        """See ``SemanticCache.check``."""
+        found = await self.lookup(
+            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+        )
+        return found.hit
+
+    async def lookup(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CheckResult:
+        """See ``SemanticCache.lookup``."""
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        prompt = core.validate_prompt(prompt)
+        minimum = core.validate_threshold(threshold)
+        query_vector = core.vector(vector) if vector is not None else None
+        if not await self._ready():
+            return self._unavailable()
+        if self.settings.semantic.exact_match:
+            exact = await self.guard.arun("check", lambda: self._check_exact(scope, prompt))
+            if exact is not None:
+                return self._finish(core.exact_result(exact), scope)
+        if query_vector is None:
+            query_vector = await self._embed(prompt)
+            if query_vector is None:
+                return self._unavailable()
+        blob = core.vector_bytes(query_vector)
+        reply = await self.guard.arun(
+            "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
+        )
+        if reply is None:
+            return self._unavailable()
+        result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
+        hit = result.hit
+        if hit is not None:
+            keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
+            await self.guard.arun("touch", lambda: self._touch_script(keys=keys, args=args))
+        return self._finish(result, scope)
+
+    async def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
+        keys, args, entry_id = self.core.exact_args(scope, prompt)
+        values = await self._exact_script(keys=keys, args=args)
+        if not values:
+            return None
+        return self.core.hit_from_exact(values, scope, entry_id, prompt)
+
+    async def store(
+        self,
+        prompt: str,
+        response: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        ttl: int | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> str:
+        """See ``SemanticCache.store``."""
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        prompt = core.validate_prompt(prompt)
+        response = core.validate_response(response)
+        metadata_json = core.encode_metadata(metadata)
+        tag_list = core.validate_tags(tags)
+        ttl_seconds = core.validate_ttl(ttl)
+        entry_vector = core.vector(vector) if vector is not None else await self._embed(prompt)
+        entry_id = core.entry_id(scope, prompt)
+        if entry_vector is None or not await self._ready():
+            return entry_id
+        blob = core.vector_bytes(entry_vector)
+        keys, args, entry_id = core.store_args(
+            scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
+        )
+        result = await self.guard.arun("store", lambda: self._store_script(keys=keys, args=args))
+        if result is not None:
+            self._count_stores(scope, 1, len(result[1]))
+        return entry_id
+
+    async def store_many(
+        self,
+        items: Sequence[tuple[str, str]],
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        ttl: int | None = None,
+        vectors: Sequence[Sequence[float] | Vector] | None = None,
+    ) -> list[str]:
+        """See ``SemanticCache.store_many``."""
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
+        ttl_seconds = core.validate_ttl(ttl)
+        ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        if vectors is None:
+            texts = [prompt for prompt, _ in rows]
+            vectors = await self.embed_guard.arun(
+                "embed", lambda: self.vectorizer.aembed_many(texts)
+            )
+        if vectors is None or not await self._ready():
+            return ids
+        if len(vectors) != len(rows):
+            from agentcache.exceptions import InvalidInputError
+
+            raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
+        blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
+        for start in range(0, len(rows), _BATCH):
+            calls = [
+                core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
+                for (prompt, response), blob in zip(
+                    rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
+                )
+            ]
+            results = await self.guard.arun("store", functools.partial(self._store_calls, calls))
+            if results is not None:
+                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
+        return ids
+
+    async def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """See ``SemanticCache._store_calls``."""
+        if self._cluster is not None:
+            return await aeval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+        return await pipe.execute()
+
+    async def feedback(
+        self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
+    ) -> bool:
+        """See ``SemanticCache.feedback``."""
+        core = self.core
+        tenant = core.scope(tenant, "-", None).tenant
+        key = core.entry_key(tenant, entry_id)
+
+        async def apply() -> bool:
+            for attempt in range(FEEDBACK_ATTEMPTS):
+                values = await self.client.hmget(key, core.feedback_reads)
+                args = core.feedback_args(values, similarity, correct)
+                if args is None or not args:
+                    return args is not None
+                done = int(await self._feedback_script(keys=[key], args=args))
+                if done:
+                    return done == 1
+                await asyncio.sleep(core.feedback_backoff(attempt))
+            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+            return False
+
+        return bool(await self.guard.arun("feedback", apply))
+
+    async def invalidate(self, entry_id: str, *, tenant: str) -> bool:
+        """See ``SemanticCache.invalidate``."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        key = self.core.entry_key(tenant, entry_id)
+        lru = self.core.lru_key(tenant)
+
+        async def run() -> bool:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(key)
+            pipe.zrem(lru, entry_id)
+            return bool((await pipe.execute())[0])
+
+        return bool(await self.guard.arun("invalidate", run))
+
+    async def invalidate_tenant(self, tenant: str) -> int:
+        """See ``SemanticCache.invalidate_tenant``."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        removed = await self._delete_matching(tenant, self.core.filter_expr(tenant))
+        await self.guard.arun("invalidate", lambda: self.client.delete(self.core.lru_key(tenant)))
+        return removed
+
+    async def invalidate_agent(self, tenant: str, agent: str) -> int:
+        """See ``SemanticCache.invalidate_agent``."""
+        scope = self.core.scope(tenant, agent, None)
+        return await self._delete_matching(
+            scope.tenant, self.core.filter_expr(scope.tenant, scope.agent)
+        )
+
+    async def invalidate_tag(self, tenant: str, tag: str) -> int:
+        """See ``SemanticCache.invalidate_tag``."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        tag = self.core.validate_tags([tag])[0]
+        return await self._delete_matching(tenant, self.core.filter_expr(tenant, tag=tag))
+
+    async def invalidate_similar(
+        self, text: str, *, tenant: str, threshold: float, agent: str | None = None
+    ) -> int:
+        """See ``SemanticCache.invalidate_similar``."""
+        core = self.core
+        tenant = core.scope(tenant, agent or "-", None).tenant
+        text = core.validate_prompt(text, "text")
+        minimum = core.validate_threshold(threshold)
+        vector = await self._embed(text)
+        if vector is None or not await self._ready():
+            return 0
+        blob = core.vector_bytes(vector)
+
+        async def run() -> int:
+            removed = 0
+            while True:
+                command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
+                keys = _ids(await self._search(command, tenant))
+                if not keys:
+                    return removed
+                removed += await self._delete_keys(tenant, keys)
+
+        return await self.guard.arun("invalidate", run) or 0
+
+    async def _delete_matching(self, tenant: str, filter_expr: str) -> int:
+        if not await self._ready():
+            return 0
+
+        async def run() -> int:
+            removed = 0
+            while True:
+                command = self.core.ids_command(filter_expr, _BATCH)
+                keys = _ids(await self._search(command, tenant))
+                if not keys:
+                    return removed
+                removed += await self._delete_keys(tenant, keys)
+
+        return await self.guard.arun("invalidate", run) or 0
+
+    async def _delete_keys(self, tenant: str, keys: list[str]) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.delete(key)
+        pipe.zrem(self.core.lru_key(tenant), *[key.rsplit(":", 1)[-1] for key in keys])
+        return sum(int(n) for n in (await pipe.execute())[:-1])
+
+    async def clear(self) -> int:
+        """See ``SemanticCache.clear``."""
+        if not await self._ready():
+            return 0
+
+        async def run() -> int:
+            removed = 0
+            while True:
+                keys = _ids(await self._search(self.core.ids_command("*", _BATCH)))
+                if not keys:
+                    break
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.delete(key)
+                removed += sum(int(n) for n in await pipe.execute())
+            pattern = f"{self.settings.redis.key_prefix}:lru:*"
+            async for lru in self.client.scan_iter(match=pattern, count=1000):
+                await self.client.delete(lru)
+            return removed
+
+        return await self.guard.arun("clear", run) or 0
+
+    async def count(self, tenant: str | None = None, agent: str | None = None) -> int:
+        """See ``SemanticCache.count``."""
+        if not await self._ready():
+            return 0
+        if tenant is None:
+            expr = "*"
+        else:
+            tenant = self.core.scope(tenant, agent or "-", None).tenant
+            expr = self.core.filter_expr(tenant, agent)
+        command = self.core.count_command(expr)
+        reply = await self.guard.arun("count", lambda: self._search(command, tenant))
+        return _total(reply)
+
+    async def drop(self) -> None:
+        """See ``SemanticCache.drop``."""
+        await self.clear()
+        state = self.core.state
+        if state is not None and self._cluster is not None:
+            await self._cluster.drop()
+        elif state is not None:
+            for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
+                with contextlib.suppress(redis.ResponseError):
+                    await self.client.execute_command(*command)
+        await self.client.delete(self.core.meta_key)
+        self.core.state = None
+
+    async def aclose(self) -> None:
+        """Close the client if this cache created it (and flush its counters)."""
+        if self._owns_metrics:
+            await asyncio.to_thread(self.metrics.close)
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> AsyncSemanticCache:
+        await self._ready()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
