@@ -18,7 +18,6 @@ breakpoints and why it left others off.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -329,13 +328,7 @@ def _mark(request: dict[str, Any], target: tuple[str, int, int], marker: dict[st
         request["system"] = system
     else:
         messages = list(request["messages"])
-        message = dict(messages[i])
-        blocks = [
-            copy.copy(b) if isinstance(b, Mapping) else b for b in _blocks(message.get("content"))
-        ]
-        block = dict(blocks[j])
-        block["cache_control"] = dict(marker)
-        blocks[j] = block
-        message["content"] = blocks
-        messages[i] = message
+        blocks = _blocks(messages[i].get("content"))  # a new list; its other blocks are shared
+        blocks[j] = {**blocks[j], "cache_control": dict(marker)}
+        messages[i] = {**messages[i], "content": blocks}
         request["messages"] = messages
