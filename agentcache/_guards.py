@@ -79,10 +79,12 @@ _MONTHS = [
     "december",
 ]
 _MONTH_ABBR = {m[:3]: i + 1 for i, m in enumerate(_MONTHS)} | {"sept": 9}
+_MONTH_NUMBER = {m: i + 1 for i, m in enumerate(_MONTHS)} | _MONTH_ABBR
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _CALENDAR = {*_MONTHS, *_MONTH_ABBR, *_WEEKDAYS}
 # "m" is left out: "5m old" is months far more often than millions in questions.
 _SCALE = {"k": 1_000, "bn": 1_000_000_000}
+_SCALE_WORDS = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _NUMERIC = re.compile(r"^[$€£¥]?(\d[\d,]*(?:\.\d+)?)([a-z%]*)$")
 _DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")  # US order, the common one in questions
 _ON_THE_HOUR = re.compile(r"\b(\d{1,2}):00\b")  # "2:00 pm" == "2pm"
@@ -123,8 +125,8 @@ def _quantities(text: str) -> set[str]:
     for i, token in enumerate(tokens):
         if token == "may":
             continue  # the verb, almost always
-        if token in _MONTHS or token in _MONTH_ABBR:
-            out.add(f"month:{_MONTHS.index(token) + 1 if token in _MONTHS else _MONTH_ABBR[token]}")
+        if token in _MONTH_NUMBER:
+            out.add(f"month:{_MONTH_NUMBER[token]}")
             continue
         if token in _WEEKDAYS:
             out.add(f"day:{token}")
@@ -132,17 +134,16 @@ def _quantities(text: str) -> set[str]:
         value = _number_value(token)
         if value is None:
             continue
-        if token in _NUMBER_WORDS and token in ("second", "first", "third") and i + 1 < len(tokens):
+        if token in ("first", "second", "third") and i + 1 < len(tokens):
             # "second hand", "first time": ordinals as adjectives are too ambiguous.
             continue
         # "100 thousand" -> 100000
-        if i + 1 < len(tokens) and tokens[i + 1] in ("thousand", "million", "billion"):
-            scale = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
-            if value.replace(".", "", 1).isdigit():
-                value = _canon(float(value) * scale[tokens[i + 1]])
+        scale = _SCALE_WORDS.get(tokens[i + 1]) if i + 1 < len(tokens) else None
+        if scale is not None and value.replace(".", "", 1).isdigit():
+            value = _canon(float(value) * scale)
         out.add(value)
     # "100 thousand" also yields a bare 'thousand' quantity; drop it when a scaled one exists.
-    if "1000" in out and any(v.isdigit() and int(v) > 1000 for v in out if v.isdigit()):
+    if "1000" in out and any(int(v) > 1000 for v in out if v.isdigit()):
         out.discard("1000")
     return out
 
@@ -417,7 +418,7 @@ def _entities(text: str) -> frozenset[str]:
     for match in _QUOTED.finditer(text):
         found.add((match.group(1) or match.group(2)).strip().lower())
     for token in _tokens(text):
-        if ":" in token and not token.startswith(("http", "https")):
+        if ":" in token and not token.startswith("http"):
             found.add(token)
     words = _WORD_SPAN.findall(text)
     alpha = [w for w in words if w[0].isalpha()]
