@@ -23,7 +23,6 @@ from agentcache._redis import (
     acheck_modules,
     async_client,
 )
-from agentcache._schema import build_schema
 from agentcache._semantic_base import _BATCH, _ids, _SemanticBase, _total
 from agentcache._semantic_core import (
     EXACT_SCRIPT,
@@ -96,13 +95,17 @@ class AsyncSemanticCache(_SemanticBase):
         core = self.core
         meta = await self.client.hgetall(core.meta_key)
         state = core.state_from_meta(meta) if meta else core.initial_state()
-        if self._cluster is not None:
-            await self._cluster.ensure(state.physical, state.entry_prefix)
-        elif not await self._index_exists(state.physical):
-            await self._create_index(state)
-        if not meta:
-            await self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
-        core.state = state
+        core.state = state  # a (re)created index follows the recorded version's schema
+        try:
+            if self._cluster is not None:
+                await self._cluster.ensure(state.physical, state.entry_prefix)
+            elif not await self._index_exists(state.physical):
+                await self._create_index(state)
+            if not meta:
+                await self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
+        except BaseException:
+            core.state = None  # not ready: the next call tries again
+            raise
         return state
 
     async def _index_exists(self, name: str) -> bool:
@@ -115,9 +118,7 @@ class AsyncSemanticCache(_SemanticBase):
         return True
 
     async def _create_index(self, state: IndexState) -> None:
-        schema = build_schema(
-            self.settings, index_name=state.physical, key_prefix=state.entry_prefix
-        )
+        schema = self._schema_for(state.physical, state.entry_prefix)
         index = AsyncSearchIndex(schema, redis_client=self.client)
         try:
             await index.create(overwrite=False)

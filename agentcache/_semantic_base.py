@@ -122,7 +122,17 @@ class _SemanticBase:
         return state.physical, state.entry_prefix
 
     def _schema_for(self, name: str, entry_prefix: str) -> IndexSchema:
-        return build_schema(self.settings, index_name=name, key_prefix=entry_prefix)
+        """The schema of a (re)created index: the recorded version's datatype, not the settings'.
+
+        After a float16 migration the settings may still say float32; an index lost
+        in a restart must come back over the float16 vectors it had.
+        """
+        settings = self.settings
+        state = self.core.state
+        if state is not None and state.datatype != settings.semantic.vector_datatype:
+            semantic = settings.semantic.model_copy(update={"vector_datatype": state.datatype})
+            settings = settings.model_copy(update={"semantic": semantic})
+        return build_schema(settings, index_name=name, key_prefix=entry_prefix)
 
     @property
     def policy(self) -> DecisionPolicy:

@@ -35,7 +35,6 @@ from agentcache._redis import (
     check_modules,
     sync_client,
 )
-from agentcache._schema import build_schema
 from agentcache._semantic_async import AsyncSemanticCache
 from agentcache._semantic_base import _BATCH, _ids, _SemanticBase, _total
 from agentcache._semantic_core import (
@@ -103,13 +102,17 @@ class SemanticCache(_SemanticBase):
         core = self.core
         meta = self.client.hgetall(core.meta_key)
         state = core.state_from_meta(meta) if meta else core.initial_state()
-        if self._cluster is not None:
-            self._cluster.ensure(state.physical, state.entry_prefix)
-        elif not self._index_exists(state.physical):
-            self._create_index(state)
-        if not meta:
-            self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
-        core.state = state
+        core.state = state  # a (re)created index follows the recorded version's schema
+        try:
+            if self._cluster is not None:
+                self._cluster.ensure(state.physical, state.entry_prefix)
+            elif not self._index_exists(state.physical):
+                self._create_index(state)
+            if not meta:
+                self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
+        except BaseException:
+            core.state = None  # not ready: the next call tries again
+            raise
         return state
 
     def _index_exists(self, name: str) -> bool:
@@ -122,9 +125,7 @@ class SemanticCache(_SemanticBase):
         return True
 
     def _create_index(self, state: IndexState) -> None:
-        schema = build_schema(
-            self.settings, index_name=state.physical, key_prefix=state.entry_prefix
-        )
+        schema = self._schema_for(state.physical, state.entry_prefix)
         index = SearchIndex(schema, redis_client=self.client)
         try:
             index.create(overwrite=False)

@@ -333,3 +333,26 @@ def test_lost_index_is_recreated(cache: SemanticCache, redis_client: redis.Redis
         time.sleep(0.05)
     assert hit is not None and hit.response == "r"
     assert cache.guard.faults == 0
+
+
+def test_recreated_index_keeps_the_recorded_datatype(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    half = settings.model_copy(
+        update={"semantic": settings.semantic.model_copy(update={"vector_datatype": "float16"})}
+    )
+    first = SemanticCache(half, vectorizer=HashingVectorizer(32))
+    first.store("stored as float16", "r", tenant="t", agent="a")
+    assert first.core.state is not None
+    physical = first.core.state.physical
+    # A process still configured for float32 follows the index; after the index is
+    # lost it recreates it over the same float16 vectors, not as float32.
+    second = SemanticCache(settings, vectorizer=HashingVectorizer(32))
+    redis_client.execute_command("FT.DROPINDEX", physical)
+    deadline = time.monotonic() + 10
+    hit = None
+    while hit is None and time.monotonic() < deadline:
+        hit = second.check("stored as float16 now", tenant="t", agent="a", threshold=0.5)
+    assert hit is not None and hit.response == "r"
+    assert "FLOAT16" in str(redis_client.execute_command("FT.INFO", physical))
+    second.drop()
