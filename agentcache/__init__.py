@@ -54,7 +54,7 @@ from agentcache.metrics import (
     serve_prometheus,
 )
 from agentcache.migrations import MigrationPlan, MigrationReport, MigrationStatus, Migrator
-from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, CheckResult, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
 from agentcache.tools import (
@@ -97,6 +97,7 @@ __all__ = [
     "CachedVectorizer",
     "CallableVectorizer",
     "Candidate",
+    "CheckResult",
     "ConfigurationError",
     "CostReport",
     "Decision",

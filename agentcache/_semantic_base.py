@@ -17,8 +17,6 @@ from agentcache._faults import FaultGuard
 from agentcache._policy import DecisionPolicy, policy_from_settings
 from agentcache._schema import build_schema
 from agentcache._semantic_core import (
-    EXPLORES,
-    GUARD_VETOES,
     CacheStats,
     CheckResult,
     Scope,
@@ -30,6 +28,8 @@ from agentcache.metrics import (
     ERRORS,
     EVICTIONS,
     EXACT_HITS,
+    EXPLORES,
+    GUARD_VETOES,
     HITS,
     MISSES,
     SHADOW_HITS,

@@ -41,9 +41,6 @@ EXACT_FIELDS = (
     "hit_count",
 )
 _logger = logging.getLogger("agentcache.semantic")
-# Semantic-layer counters beside metrics.EVENTS: lookups a lexical guard turned
-# into a miss, and lookups chosen for the explore step.
-GUARD_VETOES, EXPLORES = "guard_vetoes", "explores"
 # A declined candidate this far below the threshold is still worth verifying
 # (a learning policy can lower the entry's own threshold); as in bench/quality.py.
 LOOSE_BAND = 0.10

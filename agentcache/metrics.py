@@ -75,7 +75,12 @@ ERRORS, STORES, EVICTIONS = "errors", "stores", "evictions"
 PROVIDER_CALLS = "provider_calls"  # LLM calls a cached client sent to the provider
 TOKENS_SAVED, USD_SAVED = "tokens_saved", "usd_saved"
 SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED = "shadow_tokens_saved", "shadow_usd_saved"
-EVENTS = (HITS, EXACT_HITS, SHADOW_HITS, MISSES, ERRORS, STORES, EVICTIONS, PROVIDER_CALLS)
+GUARD_VETOES = "guard_vetoes"  # lookups a lexical guard turned into a miss
+EXPLORES = "explores"  # would-be hits sent to the model to learn from (explore step)
+EVENTS = (
+    HITS, EXACT_HITS, SHADOW_HITS, MISSES, ERRORS, STORES, EVICTIONS, PROVIDER_CALLS,
+    GUARD_VETOES, EXPLORES,
+)  # fmt: skip
 SAVINGS = (TOKENS_SAVED, USD_SAVED, SHADOW_TOKENS_SAVED, SHADOW_USD_SAVED)
 
 # Upper bounds (seconds) of the latency buckets; the last one is +Inf.

@@ -22,10 +22,9 @@ from typing import Any
 
 from agentcache import metrics as m
 from agentcache._redis import sync_client
-from agentcache._semantic_core import EXPLORES, GUARD_VETOES
 from agentcache.settings import AgentCacheSettings
 
-_COUNTERS = (*m.EVENTS, GUARD_VETOES, EXPLORES, *m.SAVINGS)
+_COUNTERS = (*m.EVENTS, *m.SAVINGS)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -144,7 +143,7 @@ def render(rows: list[Row]) -> str:
             f"{sum(row.get(m.SHADOW_TOKENS_SAVED) for row in rows):.0f} tokens / "
             f"${shadow_usd:.4f} would have been saved"
         )
-    vetoes, explores = (sum(row.get(name) for row in rows) for name in (GUARD_VETOES, EXPLORES))
+    vetoes, explores = (sum(row.get(name) for row in rows) for name in (m.GUARD_VETOES, m.EXPLORES))
     if vetoes or explores:
         lines.append(
             f"declined by a guard: {vetoes:.0f} lookups; explored (verified against the "

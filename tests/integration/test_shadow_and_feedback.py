@@ -15,8 +15,7 @@ import redis
 
 from agentcache._commands.stats import render, summarize
 from agentcache._policy import VC_COUNT, VC_OBS, GuardedPolicy, VerifiedPolicy, parse_observations
-from agentcache._semantic_core import GUARD_VETOES
-from agentcache.metrics import MISSES, SHADOW_HITS, read_counters
+from agentcache.metrics import GUARD_VETOES, MISSES, SHADOW_HITS, read_counters
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
