@@ -213,22 +213,10 @@ def _scatter(groups: list[list[int]], replies: Sequence[Any], size: int) -> list
     return out
 
 
-class EmbeddingCache:
-    """Vectors of one model (default: ``settings.embeddings``), cached in Redis."""
+class _EmbeddingCacheBase:
+    """What the sync and async embedding caches share: the no-I/O core and its views."""
 
-    def __init__(
-        self,
-        settings: AgentCacheSettings,
-        client: SyncClient | None = None,
-        *,
-        model: str | None = None,
-        dims: int | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self._core = _EmbeddingCore(settings, model, dims)
-        self._owns_client = client is None
-        self.client: SyncClient = client if client is not None else sync_client(settings)
-        self._core.attach_metrics(metrics, self.client)
+    _core: _EmbeddingCore
 
     @property
     def model(self) -> str:
@@ -247,11 +235,30 @@ class EmbeddingCache:
         return self._core.metrics
 
     def info(self) -> EmbeddingCacheInfo:
+        """Hits and misses counted in this process."""
         return self._core.info()
 
     def key(self, text: str) -> str:
         """The Redis key of ``text``'s vector."""
         return self._core.key(text)
+
+
+class EmbeddingCache(_EmbeddingCacheBase):
+    """Vectors of one model (default: ``settings.embeddings``), cached in Redis."""
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings,
+        client: SyncClient | None = None,
+        *,
+        model: str | None = None,
+        dims: int | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._core = _EmbeddingCore(settings, model, dims)
+        self._owns_client = client is None
+        self.client: SyncClient = client if client is not None else sync_client(settings)
+        self._core.attach_metrics(metrics, self.client)
 
     def get(self, text: str) -> Vector | None:
         """The cached vector of ``text``, or None."""
@@ -345,7 +352,7 @@ async def _resolve(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-class AsyncEmbeddingCache:
+class AsyncEmbeddingCache(_EmbeddingCacheBase):
     """The asyncio twin of ``EmbeddingCache``; compute functions may be sync or async."""
 
     def __init__(
@@ -361,28 +368,6 @@ class AsyncEmbeddingCache:
         self._owns_client = client is None
         self.client: AsyncClient = client if client is not None else async_client(settings)
         self._core.attach_metrics(metrics, self.client)
-
-    @property
-    def model(self) -> str:
-        return self._core.model
-
-    @property
-    def dims(self) -> int:
-        return self._core.dims
-
-    @property
-    def guard(self) -> FaultGuard:
-        return self._core.guard
-
-    @property
-    def metrics(self) -> Metrics:
-        return self._core.metrics
-
-    def info(self) -> EmbeddingCacheInfo:
-        return self._core.info()
-
-    def key(self, text: str) -> str:
-        return self._core.key(text)
 
     async def get(self, text: str) -> Vector | None:
         key = self._core.key(text)

@@ -62,7 +62,29 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class ToolCache:
+class _ToolCacheBase:
+    """What the sync and async tool caches share: the no-I/O core and its views."""
+
+    _core: ToolCacheCore
+
+    @property
+    def settings(self) -> AgentCacheSettings:
+        return self._core.settings
+
+    @property
+    def guard(self) -> FaultGuard:
+        return self._core.guard
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._core.metrics
+
+    def info(self) -> dict[str, ToolCacheInfo]:
+        """Hit/miss counts per tool name."""
+        return self._core.all_info()
+
+
+class ToolCache(_ToolCacheBase):
     """The synchronous tool result cache; closes the client only if it made it.
 
     ``metrics``: where hits, misses, stores and faults are counted (layer
@@ -84,22 +106,6 @@ class ToolCache:
         self._acquire = self.client.register_script(ACQUIRE_SCRIPT)
         self._store = self.client.register_script(STORE_SCRIPT)
         self._release = self.client.register_script(RELEASE_SCRIPT)
-
-    @property
-    def settings(self) -> AgentCacheSettings:
-        return self._core.settings
-
-    @property
-    def guard(self) -> FaultGuard:
-        return self._core.guard
-
-    @property
-    def metrics(self) -> Metrics:
-        return self._core.metrics
-
-    def info(self) -> dict[str, ToolCacheInfo]:
-        """Hit/miss counts per tool name."""
-        return self._core.all_info()
 
     def call(
         self, spec: ToolSpec, fn: Callable[..., R], args: Sequence[Any], kwargs: Mapping[str, Any]
@@ -198,7 +204,7 @@ class ToolCache:
         self.close()
 
 
-class AsyncToolCache:
+class AsyncToolCache(_ToolCacheBase):
     """The asyncio twin of ``ToolCache``."""
 
     def __init__(
@@ -215,22 +221,6 @@ class AsyncToolCache:
         self._acquire = self.client.register_script(ACQUIRE_SCRIPT)
         self._store = self.client.register_script(STORE_SCRIPT)
         self._release = self.client.register_script(RELEASE_SCRIPT)
-
-    @property
-    def settings(self) -> AgentCacheSettings:
-        return self._core.settings
-
-    @property
-    def guard(self) -> FaultGuard:
-        return self._core.guard
-
-    @property
-    def metrics(self) -> Metrics:
-        return self._core.metrics
-
-    def info(self) -> dict[str, ToolCacheInfo]:
-        """Hit/miss counts per tool name."""
-        return self._core.all_info()
 
     async def call(
         self,
