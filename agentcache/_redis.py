@@ -130,6 +130,11 @@ def _decode(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def reply_text(value: Any) -> str:
+    """A reply value as text: bytes decoded (clients here do not decode), others str()."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _module_names(reply: Any) -> set[str]:
     return {str(m["name"]).lower() for m in module_list(reply) if m.get("name")}
 

@@ -22,7 +22,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from agentcache import _keys
 from agentcache._cluster import anchor_slot, search_rows_total
-from agentcache._redis import sync_client
+from agentcache._redis import reply_text, sync_client
 from agentcache.settings import AgentCacheSettings
 
 
@@ -70,10 +70,6 @@ def _settings(args: argparse.Namespace) -> AgentCacheSettings:
     return base.model_copy(update={"redis": base.redis.model_copy(update=redis_cfg)})
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _tenant_of(lru_key: str, prefix: str) -> str | None:
     head = f"{prefix}:{_keys.LRU}:{{"
     if not lru_key.startswith(head) or "}" not in lru_key[len(head) :]:
@@ -83,7 +79,7 @@ def _tenant_of(lru_key: str, prefix: str) -> str | None:
 
 def _node_index(client: RedisCluster, node: ClusterNode, physical: str) -> str | None:
     for raw in client.execute_command("FT._LIST", target_nodes=node):
-        name = _text(raw)
+        name = reply_text(raw)
         slot = anchor_slot(name, physical)
         if slot is not None and client.nodes_manager.slots_cache[slot][0].name == node.name:
             return name
@@ -97,7 +93,7 @@ def collect(
     prefix = settings.redis.key_prefix
     index_name = settings.semantic.index_name
     meta = client.hgetall(f"{prefix}:{_keys.META}:{index_name}")
-    physical = _text(meta.get(b"physical", b"")) or f"{prefix}:idx:{index_name}:v1"
+    physical = reply_text(meta.get(b"physical", b"")) or f"{prefix}:idx:{index_name}:v1"
     replicas: dict[str, list[str]] = {}
     for nodes in client.nodes_manager.slots_cache.values():
         replicas.setdefault(nodes[0].name, [])
@@ -124,7 +120,7 @@ def collect(
         )
         conn = client.get_redis_connection(node)
         for raw in conn.scan_iter(match=pattern, count=1000):
-            name = _tenant_of(_text(raw), prefix)
+            name = _tenant_of(reply_text(raw), prefix)
             if name is None:
                 continue
             expr = f"@tenant:{{{_keys.tag_value(name)}}}"

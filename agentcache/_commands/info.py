@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import redis
 
-from agentcache._redis import check_modules, module_list, resolve_url, sync_client
+from agentcache._redis import check_modules, module_list, reply_text, resolve_url, sync_client
 from agentcache.settings import AgentCacheSettings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("info", help="show the server, modules and index stats")
     parser.set_defaults(func=run)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"index       {alias}: not created yet ({exc})")
         return 0
     pairs = dict(zip(raw[::2], raw[1::2], strict=False)) if isinstance(raw, list) else raw
-    fields = {_text(k): v for k, v in pairs.items()}
-    print(f"index       {alias} -> {_text(fields.get('index_name'))}")
+    fields = {reply_text(k): v for k, v in pairs.items()}
+    print(f"index       {alias} -> {reply_text(fields.get('index_name'))}")
     for name in ("num_docs", "percent_indexed", "vector_index_sz_mb", "total_index_memory_sz_mb"):
         if name in fields:
-            print(f"  {name:<22} {_text(fields[name])}")
+            print(f"  {name:<22} {reply_text(fields[name])}")
     return 0

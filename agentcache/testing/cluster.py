@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from agentcache._redis import reply_text
 from agentcache._server import EmbeddedRedis, ServerBinaries, find_binaries, free_port, wait_until
 from agentcache.exceptions import EmbeddedServerError
 
@@ -147,7 +148,7 @@ class LocalCluster:
         try:
             for node in self.nodes:
                 node.server.start()
-                node.node_id = _text(node.command("CLUSTER", "MYID"))
+                node.node_id = reply_text(node.command("CLUSTER", "MYID"))
             first = self.nodes[0]
             for node in self.nodes[1:]:
                 first.command("CLUSTER", "MEET", "127.0.0.1", node.port, self._bus_port(node))
@@ -226,7 +227,7 @@ class LocalCluster:
 
     def _roles(self) -> dict[str, str]:
         roles: dict[str, str] = {}
-        for line in _text(self._live().command("CLUSTER", "NODES")).splitlines():
+        for line in reply_text(self._live().command("CLUSTER", "NODES")).splitlines():
             parts = line.split()
             flags = set(parts[2].split(","))
             if "fail" in flags or "fail?" in flags:
@@ -296,12 +297,8 @@ class LocalCluster:
         return moved
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _cluster_info(node: ClusterNodeProcess) -> dict[str, str]:
-    lines = _text(node.command("CLUSTER", "INFO")).splitlines()
+    lines = reply_text(node.command("CLUSTER", "INFO")).splitlines()
     pairs = (line.split(":", 1) for line in lines if ":" in line)
     return {key: value.strip() for key, value in pairs}
 
@@ -313,13 +310,13 @@ def _slot_view(node: ClusterNodeProcess) -> tuple[tuple[int, int, int], ...]:
 
 
 def _knows(node: ClusterNodeProcess, node_id: str) -> bool:
-    return node_id in _text(node.command("CLUSTER", "NODES"))
+    return node_id in reply_text(node.command("CLUSTER", "NODES"))
 
 
 def _role(node: ClusterNodeProcess) -> str:
     reply = node.command("ROLE")
     assert isinstance(reply, list)
-    return _text(reply[0])
+    return reply_text(reply[0])
 
 
 def _link_up(node: ClusterNodeProcess) -> bool:
