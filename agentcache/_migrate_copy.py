@@ -364,13 +364,14 @@ class IndexOps:
         return found.decode() if isinstance(found, bytes) else str(found)
 
     def create(self, version: Version, schema_for: Callable[[str], IndexSchema]) -> None:
+        from redisvl.exceptions import RedisVLError
         from redisvl.index import SearchIndex
 
         try:
             SearchIndex(schema_for(version.physical), redis_client=self.client).create(
                 overwrite=False
             )
-        except Exception as exc:  # resumed: it exists already
+        except (RedisVLError, redis.RedisError) as exc:  # resumed: it exists already
             if "already exists" not in str(exc).lower():
                 raise MigrationError(f"could not create {version.physical}: {exc}") from exc
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from redisvl.schema import IndexSchema
 
 from agentcache.exceptions import SchemaError
@@ -67,5 +68,5 @@ def build_schema(
                 attrs["ef_runtime"] = settings.semantic.ef_runtime
     try:
         return IndexSchema.from_dict(raw)
-    except Exception as exc:  # redisvl raises pydantic and value errors
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
         raise SchemaError(f"schema file {source} is not a valid index schema: {exc}") from None

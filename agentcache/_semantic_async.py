@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redisvl.exceptions import RedisVLError
 from redisvl.index import AsyncSearchIndex
 
 from agentcache._cluster import (
@@ -122,7 +123,7 @@ class AsyncSemanticCache(_SemanticBase):
         index = AsyncSearchIndex(schema, redis_client=self.client)
         try:
             await index.create(overwrite=False)
-        except Exception as exc:
+        except (RedisVLError, redis.RedisError) as exc:  # a concurrent creator won the race
             if "already exists" not in str(exc).lower():
                 raise
         try:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redisvl.exceptions import RedisVLError
 from redisvl.index import SearchIndex
 
 from agentcache._cluster import (
@@ -129,7 +130,7 @@ class SemanticCache(_SemanticBase):
         index = SearchIndex(schema, redis_client=self.client)
         try:
             index.create(overwrite=False)
-        except Exception as exc:  # a concurrent creator won the race
+        except (RedisVLError, redis.RedisError) as exc:  # a concurrent creator won the race
             if "already exists" not in str(exc).lower():
                 raise
         try:
