@@ -26,7 +26,8 @@ def _f(value: Any, fmt: str = "{:.3f}") -> str:
 def _ratio(slow: Any, fast: Any) -> str:
     if slow is None or not fast:
         return "-"
-    return f"{slow / fast:,.0f}x"
+    ratio = slow / fast
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def print_summary(n: int, entry: dict[str, Any]) -> None:
