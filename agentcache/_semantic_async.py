@@ -218,7 +218,7 @@ class AsyncSemanticCache(_SemanticBase):
                 return self._unavailable()
         blob = core.vector_bytes(query_vector)
         reply = await self.guard.arun(
-            "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
+            "check", lambda: self._search(core.lookup_command(scope, blob, minimum), scope.tenant)
         )
         if reply is None:
             return self._unavailable()

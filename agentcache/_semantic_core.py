@@ -438,6 +438,37 @@ class SemanticCore:
             "DIALECT", 2,
         ]  # fmt: skip
 
+    def lookup_command(self, scope: Scope, blob: bytes, threshold: float) -> list[Any]:
+        """The candidate query of a lookup, in the configured form."""
+        if self.settings.semantic.query == "knn":
+            return self.knn_command(scope, blob)
+        return self.nearby_command(scope, blob, threshold)
+
+    def nearby_command(self, scope: Scope, blob: bytes, threshold: float) -> list[Any]:
+        """The scope's top-k entries within a radius of the threshold, nearest first.
+
+        The radius is the threshold itself, widened by ``LOOSE_BAND`` when near
+        misses matter (a learning policy, shadow mode or exploring), so the
+        policy sees every candidate it could accept and nothing far beyond.
+        """
+        cfg = self.settings.semantic
+        wide = self.learns or cfg.shadow_mode or cfg.explore_rate > 0
+        floor = max(0.0, threshold - (LOOSE_BAND if wide else 0.0))
+        query = (
+            f"@{VECTOR_FIELD}:[VECTOR_RANGE $R $BLOB]=>{{$EPSILON: {cfg.query_epsilon}; "
+            f"$YIELD_DISTANCE_AS: {DISTANCE_ALIAS}}} "
+            f"{self.filter_expr(scope.tenant, scope.agent, scope.model)}"
+        )
+        fields = (*self._return_fields, DISTANCE_ALIAS)
+        return [
+            "FT.SEARCH", self.search_name, query,
+            "PARAMS", 4, "R", 1.0 - floor + 1e-6, "BLOB", blob,
+            "SORTBY", DISTANCE_ALIAS, "ASC",
+            "RETURN", len(fields), *fields,
+            "LIMIT", 0, cfg.top_k,
+            "DIALECT", 2,
+        ]  # fmt: skip
+
     def range_command(
         self, tenant: str, agent: str | None, blob: bytes, threshold: float, offset: int, limit: int
     ) -> list[Any]:

@@ -237,7 +237,7 @@ class SemanticCache(_SemanticBase):
                 return self._unavailable()
         blob = core.vector_bytes(query_vector)
         reply = self.guard.run(
-            "check", lambda: self._search(core.knn_command(scope, blob), scope.tenant)
+            "check", lambda: self._search(core.lookup_command(scope, blob, minimum), scope.tenant)
         )
         if reply is None:
             return self._unavailable()

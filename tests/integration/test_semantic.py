@@ -356,3 +356,27 @@ def test_recreated_index_keeps_the_recorded_datatype(
     assert hit is not None and hit.response == "r"
     assert "FLOAT16" in str(redis_client.execute_command("FT.INFO", physical))
     second.drop()
+
+
+@pytest.mark.parametrize("form", ["range", "knn"])
+def test_both_query_forms_serve_the_nearest_entry_above_the_threshold(
+    settings: AgentCacheSettings, form: str
+) -> None:
+    s = settings.model_copy(
+        update={
+            "semantic": settings.semantic.model_copy(
+                update={"query": form, "top_k": 2, "policy": "threshold"}
+            )
+        }
+    )
+    cache = SemanticCache(s, vectorizer=HashingVectorizer(32))
+    for i, angle in enumerate([0.0, 0.2, 0.4, 0.9]):
+        vec = unit([float(np.cos(angle)), float(np.sin(angle))])
+        cache.store(f"p{i}", f"r{i}", tenant="t", agent="a", vector=vec)
+    query = unit([float(np.cos(0.15)), float(np.sin(0.15))])  # nearest: p1 (0.05 rad away)
+    hit = cache.check("q", tenant="t", agent="a", threshold=0.95, vector=query)
+    assert hit is not None and hit.response == "r1"
+    far = unit([float(np.cos(1.6)), float(np.sin(1.6))])  # 0.7 rad from p3: cosine 0.76
+    assert cache.check("q2", tenant="t", agent="a", threshold=0.95, vector=far) is None
+    assert cache.check("q2", tenant="t", agent="a", threshold=0.7, vector=far) is not None
+    cache.drop()
