@@ -38,6 +38,7 @@ _WHITESPACE = re.compile(r"\s+")
 SEMANTIC = "sem"
 EXACT = "exact"
 LRU = "lru"
+HITS = "hits"  # per-tenant hit counts, beside the indexed entries
 TOOLS = "tool"
 LOCKS = "lock"
 EMBEDDINGS = "emb"

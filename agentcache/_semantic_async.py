@@ -226,7 +226,8 @@ class AsyncSemanticCache(_SemanticBase):
         hit = result.hit
         if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            await self.guard.arun("touch", lambda: self._touch_script(keys=keys, args=args))
+            hits = await self.guard.arun("touch", lambda: self._touch_script(keys=keys, args=args))
+            result = core.counted(result, hits)
         return self._finish(result, scope)
 
     async def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
@@ -326,11 +327,17 @@ class AsyncSemanticCache(_SemanticBase):
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
         key = core.entry_key(tenant, entry_id)
+        hits_key = core.hits_key(tenant)
 
         async def apply() -> bool:
+            seen = similarity
+            if seen is None:  # the last served hit's, kept in the hits hash
+                seen = core.last_similarity(
+                    await self.client.hget(hits_key, core.hits_fields(entry_id)[1])
+                )
             for attempt in range(FEEDBACK_ATTEMPTS):
                 values = await self.client.hmget(key, core.feedback_reads)
-                args = core.feedback_args(values, similarity, correct)
+                args = core.feedback_args(values, seen, correct)
                 if args is None or not args:
                     return args is not None
                 done = int(await self._feedback_script(keys=[key], args=args))
@@ -352,6 +359,7 @@ class AsyncSemanticCache(_SemanticBase):
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(key)
             pipe.zrem(lru, entry_id)
+            pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
             return bool((await pipe.execute())[0])
 
         return bool(await self.guard.arun("invalidate", run))
@@ -360,7 +368,8 @@ class AsyncSemanticCache(_SemanticBase):
         """See ``SemanticCache.invalidate_tenant``."""
         tenant = self.core.scope(tenant, "-", None).tenant
         removed = await self._delete_matching(tenant, self.core.filter_expr(tenant))
-        await self.guard.arun("invalidate", lambda: self.client.delete(self.core.lru_key(tenant)))
+        side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
+        await self.guard.arun("invalidate", lambda: self.client.delete(*side))
         return removed
 
     async def invalidate_agent(self, tenant: str, agent: str) -> int:
@@ -419,8 +428,10 @@ class AsyncSemanticCache(_SemanticBase):
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.delete(key)
-        pipe.zrem(self.core.lru_key(tenant), *[key.rsplit(":", 1)[-1] for key in keys])
-        return sum(int(n) for n in (await pipe.execute())[:-1])
+        ids = [key.rsplit(":", 1)[-1] for key in keys]
+        pipe.zrem(self.core.lru_key(tenant), *ids)
+        pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(*ids))
+        return sum(int(n) for n in (await pipe.execute())[:-2])
 
     async def clear(self) -> int:
         """See ``SemanticCache.clear``."""
@@ -437,9 +448,9 @@ class AsyncSemanticCache(_SemanticBase):
                 for key in keys:
                     pipe.delete(key)
                 removed += sum(int(n) for n in await pipe.execute())
-            pattern = f"{self.settings.redis.key_prefix}:lru:*"
-            async for lru in self.client.scan_iter(match=pattern, count=1000):
-                await self.client.delete(lru)
+            for pattern in self.core.side_patterns():
+                async for side in self.client.scan_iter(match=pattern, count=1000):
+                    await self.client.delete(side)
             return removed
 
         return await self.guard.arun("clear", run) or 0

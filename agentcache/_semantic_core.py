@@ -28,45 +28,49 @@ from agentcache.vectorizers import Vector, as_vector
 VECTOR_FIELD = "embedding"
 DISTANCE_ALIAS = "__dist"
 # Fields every candidate comes back with (policies may ask for more).
-CANDIDATE_FIELDS = (
-    "prompt", "response", "metadata", "tenant_id", "agent_id", "model_name", "hit_count",
-)  # fmt: skip
-EXACT_FIELDS = (
-    "prompt",
-    "response",
-    "metadata",
-    "tenant_id",
-    "agent_id",
-    "model_name",
-    "hit_count",
-)
+CANDIDATE_FIELDS = ("prompt", "response", "metadata", "tenant_id", "agent_id", "model_name")
+EXACT_FIELDS = CANDIDATE_FIELDS
 _logger = logging.getLogger("agentcache.semantic")
 # A declined candidate this far below the threshold is still worth verifying
 # (a learning policy can lower the entry's own threshold); as in bench/quality.py.
 LOOSE_BAND = 0.10
 _MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index name")
 
+# Per-hit state never touches the indexed entry hash: any write to it makes
+# RediSearch re-index the whole document, HNSW vector included (0.4 ms at 1k
+# entries, ~1 ms at 100k). It lives in two per-tenant keys in the entry's slot:
+#   KEYS[2] the LRU sorted set: entry id -> last store or hit time (the last-hit time)
+#   KEYS[3] the hits hash: entry id -> hit count, "<id>:sim" -> last hit's similarity
+# Both expire like the tenant's newest entry; fields of entries that expired on
+# their own stay until evicted past the cap, invalidated, or the key expires.
+
 # Atomic store: write the entry, set its TTL, mark it recently used, and
-# evict the tenant's least recently hit entries past the cap.
+# evict the tenant's least recently hit entries past the cap. A new entry's
+# hit count starts at 0; a replacement (same prompt and scope) keeps its count.
 STORE_SCRIPT = """
 local existed = redis.call('EXISTS', KEYS[1])
--- One HSET per write: every HSET on an indexed hash re-indexes the whole
--- document, HNSW vector included (~0.4 ms at 1k entries, more at 100k).
-if existed == 0 then
-  redis.call('HSET', KEYS[1], 'hit_count', 0, unpack(ARGV, 6))
-else
-  redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 local ttl = tonumber(ARGV[2])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 local lru_existed = redis.call('EXISTS', KEYS[2])
+local hits_existed = redis.call('EXISTS', KEYS[3])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
-if ttl > 0 then
-  local left = redis.call('TTL', KEYS[2])
-  if lru_existed == 0 or (left >= 0 and left < ttl) then redis.call('EXPIRE', KEYS[2], ttl) end
+if existed == 0 then
+  redis.call('HSET', KEYS[3], ARGV[4], 0)
+  redis.call('HDEL', KEYS[3], ARGV[4] .. ':sim')
 else
-  redis.call('PERSIST', KEYS[2])
+  redis.call('HSETNX', KEYS[3], ARGV[4], 0)
 end
+local function follow(key, key_existed)
+  if ttl > 0 then
+    local left = redis.call('TTL', key)
+    if key_existed == 0 or (left >= 0 and left < ttl) then redis.call('EXPIRE', key, ttl) end
+  else
+    redis.call('PERSIST', key)
+  end
+end
+follow(KEYS[2], lru_existed)
+follow(KEYS[3], hits_existed)
 local evicted = {}
 local cap = tonumber(ARGV[3])
 if cap > 0 then
@@ -77,31 +81,47 @@ if cap > 0 then
       redis.call('ZADD', KEYS[2], ARGV[1], id)
       break
     end
+    redis.call('HDEL', KEYS[3], id, id .. ':sim')
     if redis.call('DEL', ARGV[5] .. id) == 1 then table.insert(evicted, id) end
   end
 end
 return {existed, evicted}
 """
 
-# A served hit: bump the hit count and last-hit time, refresh LRU order.
+# A served hit (KEYS: entry, LRU set, hits hash; ARGV: now, id, similarity): bump
+# the count, record the similarity and the LRU time; the entry is only read.
+# Returns the count after this hit (0: the entry is gone).
+_BUMP = """
+hits = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+redis.call('HSET', KEYS[3], ARGV[2] .. ':sim', SIM)
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+if hits == 1 and redis.call('TTL', KEYS[3]) == -1 then
+  -- Made by this hit (an entry stored before counts lived here): expire with the LRU set.
+  local left = redis.call('PTTL', KEYS[2])
+  if left > 0 then redis.call('PEXPIRE', KEYS[3], left) end
+end
+"""
 TOUCH_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local hits = (tonumber(redis.call('HGET', KEYS[1], 'hit_count')) or 0) + 1
-redis.call('HSET', KEYS[1], 'hit_count', hits, 'last_hit_at', ARGV[1], 'last_similarity', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-return 1
-"""
+local hits
+BUMP
+return hits
+""".replace("BUMP", _BUMP.replace("SIM", "ARGV[3]"))
 
-# Exact repeat: read the entry and, unless in shadow mode, touch it, in one round trip.
+# Exact repeat (ARGV: now, id, touch flag, fields): the entry's fields and its hit
+# count, bumped unless in shadow mode, in one round trip.
 EXACT_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local hits
 if ARGV[3] == '1' then
-  local hits = (tonumber(redis.call('HGET', KEYS[1], 'hit_count')) or 0) + 1
-  redis.call('HSET', KEYS[1], 'hit_count', hits, 'last_hit_at', ARGV[1], 'last_similarity', '1')
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+BUMP
+else
+  hits = tonumber(redis.call('HGET', KEYS[3], ARGV[2])) or 0
 end
-return redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
-"""
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+table.insert(values, hits)
+return values
+""".replace("BUMP", _BUMP.replace("SIM", "'1'"))
 
 
 # Feedback, compare-and-set: write the policy's update only if the fields it was
@@ -127,6 +147,8 @@ class CacheHit:
 
     ``similarity`` is the cosine similarity (1 - cosine distance) between the
     prompt and the cached prompt; 1.0 for an exact repeat (``exact=True``).
+    ``hit_count`` is the entry's hit count after this hit when served; on a
+    candidate that was not served (shadow mode, explore, declined) it is 0, not read.
     """
 
     response: str
@@ -399,6 +421,21 @@ class SemanticCore:
             self.settings.redis.key_prefix, _keys.LRU, tenant, self.settings.semantic.index_name
         )
 
+    def hits_key(self, tenant: str) -> str:
+        """The tenant's hits hash: ``<id>`` -> hit count, ``<id>:sim`` -> last similarity."""
+        return _keys.tenant_key(
+            self.settings.redis.key_prefix, _keys.HITS, tenant, self.settings.semantic.index_name
+        )
+
+    def hits_fields(self, *entry_ids: str) -> list[str]:
+        """The entries' fields in the hits hash (deleted with the entries)."""
+        return [name for entry_id in entry_ids for name in (entry_id, f"{entry_id}:sim")]
+
+    def side_patterns(self) -> tuple[str, ...]:
+        """SCAN globs of every tenant's LRU set and hits hash (``clear``)."""
+        prefix = self.settings.redis.key_prefix
+        return f"{prefix}:{_keys.LRU}:*", f"{prefix}:{_keys.HITS}:*"
+
     # -- queries ------------------------------------------------------------
     def filter_expr(
         self,
@@ -517,9 +554,7 @@ class SemanticCore:
             return False
         return scope.model is None or fields.get("model_name") == scope.model
 
-    def hit_from_candidate(
-        self, candidate: Candidate, scope: Scope, served: bool = True
-    ) -> CacheHit:
+    def hit_from_candidate(self, candidate: Candidate, scope: Scope) -> CacheHit:
         fields = candidate.fields
         return CacheHit(
             response=fields.get("response", ""),
@@ -530,13 +565,20 @@ class SemanticCore:
             agent=scope.agent,
             model=fields.get("model_name") or None,
             metadata=self._decode_metadata(fields.get("metadata")),
-            hit_count=int(fields.get("hit_count") or 0) + int(served),
         )
+
+    def counted(self, result: CheckResult, hits: Any) -> CheckResult:
+        """``result`` with its served hit's count: TOUCH_SCRIPT's reply (None: it failed)."""
+        if result.hit is None or hits is None:
+            return result
+        hit = replace(result.hit, hit_count=int(hits))
+        return replace(result, hit=hit, candidate=hit)
 
     def hit_from_exact(
         self, values: Sequence[Any], scope: Scope, entry_id: str, prompt: str
     ) -> CacheHit | None:
-        fields = dict(zip(EXACT_FIELDS, (_text(v) for v in values), strict=False))
+        *raw, hits = values  # EXACT_SCRIPT appends the hit count
+        fields = dict(zip(EXACT_FIELDS, (_text(v) for v in raw), strict=False))
         if not self._same_scope(fields, scope) or fields.get("model_name", "") != scope.model_key:
             return None
         if _keys.normalize_prompt(fields.get("prompt", "")) != _keys.normalize_prompt(prompt):
@@ -551,7 +593,7 @@ class SemanticCore:
             model=scope.model,
             metadata=self._decode_metadata(fields.get("metadata")),
             exact=True,
-            hit_count=int(fields.get("hit_count") or 0),  # already bumped by EXACT_SCRIPT
+            hit_count=int(hits or 0),  # already bumped by EXACT_SCRIPT unless shadowed
         )
 
     def _decode_metadata(self, raw: str | None) -> dict[str, Any]:
@@ -565,11 +607,16 @@ class SemanticCore:
 
     @property
     def feedback_reads(self) -> tuple[str, ...]:
-        """Entry fields one feedback attempt reads (HMGET): presence, similarity, policy state."""
-        return ("tenant_id", "last_similarity", *self.policy.fields)
+        """Entry fields one feedback attempt reads (HMGET): presence and policy state."""
+        return ("tenant_id", *self.policy.fields)
+
+    def last_similarity(self, raw: Any) -> float:
+        """The last served hit's similarity, from the hits hash (1.0 if never recorded)."""
+        text = _text(raw)
+        return float(text) if text else 1.0
 
     def feedback_args(
-        self, values: Sequence[Any], similarity: float | None, correct: bool
+        self, values: Sequence[Any], similarity: float, correct: bool
     ) -> list[Any] | None:
         """FEEDBACK_SCRIPT arguments from the ``feedback_reads`` values; None: entry gone.
 
@@ -584,8 +631,6 @@ class SemanticCore:
             for name, value in zip(self.feedback_reads, values, strict=True)
             if value is not None
         }
-        if similarity is None:
-            similarity = float(fields.get("last_similarity") or 1.0)
         update = self.policy.feedback_update(fields, similarity, correct)
         if not update:
             return []
@@ -610,7 +655,7 @@ class SemanticCore:
         shadow = self.settings.semantic.shadow_mode
         decision = self.decide(prompt, candidates, threshold)
         if decision.candidate is not None:
-            hit = self.hit_from_candidate(decision.candidate, scope)
+            hit = self.hit_from_candidate(decision.candidate, scope)  # count: see counted()
             explore = self._explore()
             served = None if shadow or explore else hit
             return CheckResult(served, decision.reason, hit, True, shadow, explore)
@@ -622,7 +667,7 @@ class SemanticCore:
             and not decision.reason.startswith("guard:")  # a different question, not a near one
             and best.similarity >= threshold - LOOSE_BAND
         )
-        declined = self.hit_from_candidate(best, scope, served=False)
+        declined = self.hit_from_candidate(best, scope)
         return CheckResult(None, decision.reason, declined, False, shadow, near and self._explore())
 
     def exact_result(self, hit: CacheHit) -> CheckResult:
@@ -661,22 +706,29 @@ class SemanticCore:
             "model_name", scope.model_key,
             VECTOR_FIELD, blob,
             "inserted_at", now,
-            "last_hit_at", now,
         ]  # fmt: skip
-        keys = [self.entry_key(scope.tenant, entry_id), self.lru_key(scope.tenant)]
+        keys = [
+            self.entry_key(scope.tenant, entry_id),
+            self.lru_key(scope.tenant),
+            self.hits_key(scope.tenant),
+        ]
         args = [now, ttl, cap, entry_id, self.tenant_entry_prefix(scope.tenant), *fields]
         return keys, args, entry_id
 
     def exact_args(self, scope: Scope, prompt: str) -> tuple[list[str], list[Any], str]:
         entry_id = self.entry_id(scope, prompt)
-        keys = [self.entry_key(scope.tenant, entry_id), self.lru_key(scope.tenant)]
+        keys = [
+            self.entry_key(scope.tenant, entry_id),
+            self.lru_key(scope.tenant),
+            self.hits_key(scope.tenant),
+        ]
         touch = "0" if self.settings.semantic.shadow_mode else "1"
         return keys, [self.clock(), entry_id, touch, *EXACT_FIELDS], entry_id
 
     def touch_args(
         self, tenant: str, entry_id: str, similarity: float
     ) -> tuple[list[str], list[Any]]:
-        keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant)]
+        keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant), self.hits_key(tenant)]
         return keys, [self.clock(), entry_id, f"{similarity:.6f}"]
 
     # -- index state --------------------------------------------------------

@@ -245,7 +245,8 @@ class SemanticCache(_SemanticBase):
         hit = result.hit
         if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
+            hits = self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
+            result = core.counted(result, hits)
         return self._finish(result, scope)
 
     def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
@@ -358,11 +359,17 @@ class SemanticCache(_SemanticBase):
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
         key = core.entry_key(tenant, entry_id)
+        hits_key = core.hits_key(tenant)
 
         def apply() -> bool:
+            seen = similarity
+            if seen is None:  # the last served hit's, kept in the hits hash
+                seen = core.last_similarity(
+                    self.client.hget(hits_key, core.hits_fields(entry_id)[1])
+                )
             for attempt in range(FEEDBACK_ATTEMPTS):
                 args = core.feedback_args(
-                    self.client.hmget(key, core.feedback_reads), similarity, correct
+                    self.client.hmget(key, core.feedback_reads), seen, correct
                 )
                 if args is None or not args:
                     return args is not None
@@ -386,6 +393,7 @@ class SemanticCache(_SemanticBase):
             pipe = self.client.pipeline(transaction=False)
             pipe.delete(key)
             pipe.zrem(lru, entry_id)
+            pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
             return bool(pipe.execute()[0])
 
         return bool(self.guard.run("invalidate", run))
@@ -394,7 +402,8 @@ class SemanticCache(_SemanticBase):
         """Delete every entry of ``tenant``; return how many."""
         tenant = self.core.scope(tenant, "-", None).tenant
         removed = self._delete_matching(tenant, self.core.filter_expr(tenant))
-        self.guard.run("invalidate", lambda: self.client.delete(self.core.lru_key(tenant)))
+        side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
+        self.guard.run("invalidate", lambda: self.client.delete(*side))
         return removed
 
     def invalidate_agent(self, tenant: str, agent: str) -> int:
@@ -456,8 +465,10 @@ class SemanticCache(_SemanticBase):
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.delete(key)
-        pipe.zrem(self.core.lru_key(tenant), *[key.rsplit(":", 1)[-1] for key in keys])
-        return sum(int(n) for n in pipe.execute()[:-1])
+        ids = [key.rsplit(":", 1)[-1] for key in keys]
+        pipe.zrem(self.core.lru_key(tenant), *ids)
+        pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(*ids))
+        return sum(int(n) for n in pipe.execute()[:-2])
 
     def clear(self) -> int:
         """Delete every entry of every tenant in this cache's index; return how many."""
@@ -474,9 +485,9 @@ class SemanticCache(_SemanticBase):
                 for key in keys:
                     pipe.delete(key)
                 removed += sum(int(n) for n in pipe.execute())
-            pattern = f"{self.settings.redis.key_prefix}:lru:*"
-            for lru in self.client.scan_iter(match=pattern, count=1000):
-                self.client.delete(lru)
+            for pattern in self.core.side_patterns():
+                for side in self.client.scan_iter(match=pattern, count=1000):
+                    self.client.delete(side)
             return removed
 
         return self.guard.run("clear", run) or 0

@@ -75,9 +75,15 @@ def test_store_check_invalidate_across_nodes(
         )
         assert similar is not None and not similar.exact
         assert similar.response == f"answer {i}" and similar.similarity > 0.9
+        # counted in the tenant's hits hash (same slot as the entry), not in the entry
+        assert (exact.hit_count, similar.hit_count) == (1, 2)
     first = cache.check("q", tenant=tenants[0], agent="bot", vector=_vector(0))
-    assert first is not None
+    assert first is not None and first.hit_count == 3
+    hits = cache.core.hits_key(tenants[0])
+    assert cache.feedback(first.entry_id, True, tenant=tenants[0])
+    assert not cache.client.hexists(cache.core.entry_key(tenants[0], first.entry_id), "hit_count")
     assert cache.invalidate(first.entry_id, tenant=tenants[0]) is True
+    assert cache.client.hget(hits, first.entry_id) is None
     assert cache.check("q", tenant=tenants[0], agent="bot", vector=_vector(0)) is None
     assert cache.invalidate_tenant(tenants[1]) == 1
     assert cache.count(tenants[1]) == 0

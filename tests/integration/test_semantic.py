@@ -90,14 +90,62 @@ def test_store_same_prompt_updates_instead_of_duplicating(cache: SemanticCache) 
 def test_hit_updates_hit_count_and_last_hit(
     cache: SemanticCache, redis_client: redis.Redis
 ) -> None:
+    entry_id = cache.store("alpha beta gamma", "r", tenant="t", agent="a", ttl=100)
+    hits, lru = cache.core.hits_key("t"), cache.core.lru_key("t")
+    before = redis_client.zscore(lru, entry_id)
+    assert before is not None and redis_client.hget(hits, entry_id) == b"0"
+    time.sleep(0.01)
+    exact = cache.check("alpha beta gamma", tenant="t", agent="a")
+    assert exact is not None and exact.exact and exact.hit_count == 1
+    near = cache.check("alpha beta gamma delta", tenant="t", agent="a", threshold=0.5)
+    assert near is not None and not near.exact and near.hit_count == 2
+    assert int(redis_client.hget(hits, entry_id)) == 2
+    assert float(redis_client.hget(hits, f"{entry_id}:sim")) == pytest.approx(near.similarity)
+    assert redis_client.zscore(lru, entry_id) > before
+    # The hits hash expires with the LRU set.
+    assert 90 < redis_client.ttl(hits) <= 100 and 90 < redis_client.ttl(lru) <= 100
+
+
+def test_a_replacement_keeps_the_hit_count_and_a_new_entry_starts_at_zero(
+    cache: SemanticCache, redis_client: redis.Redis
+) -> None:
+    entry_id = cache.store("alpha beta gamma", "r", tenant="t", agent="a")
+    assert cache.check("alpha beta gamma", tenant="t", agent="a") is not None
+    cache.store("alpha beta gamma", "r2", tenant="t", agent="a")
+    hit = cache.check("alpha beta gamma", tenant="t", agent="a")
+    assert hit is not None and hit.response == "r2" and hit.hit_count == 2
+    assert cache.invalidate(entry_id, tenant="t")
+    assert redis_client.hmget(cache.core.hits_key("t"), entry_id, f"{entry_id}:sim") == [None] * 2
+    cache.store("alpha beta gamma", "r3", tenant="t", agent="a")
+    hit = cache.check("alpha beta gamma", tenant="t", agent="a")
+    assert hit is not None and hit.hit_count == 1
+
+
+def _max_doc_id(client: redis.Redis, index: str) -> int:
+    """RediSearch gives a document a new id each time it (re-)indexes the hash."""
+    raw = client.execute_command("FT.INFO", index)
+    info = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
+    return int(info.get(b"max_doc_id", info.get("max_doc_id")))
+
+
+def test_a_hit_does_not_write_the_entry_hash(
+    cache: SemanticCache, redis_client: redis.Redis
+) -> None:
     entry_id = cache.store("alpha beta gamma", "r", tenant="t", agent="a")
     key = cache.core.entry_key("t", entry_id)
-    before = float(redis_client.hget(key, "last_hit_at"))
-    time.sleep(0.01)
-    assert cache.check("alpha beta gamma", tenant="t", agent="a") is not None
+    index = cache.core.require_state().physical
+    fields, doc_id = redis_client.hgetall(key), _max_doc_id(redis_client, index)
+    # A write to the entry would re-index it (the check that this probe sees one):
+    redis_client.hset(key, "probe", "1")
+    assert _max_doc_id(redis_client, index) == doc_id + 1
+    redis_client.hdel(key, "probe")
+    fields, doc_id = redis_client.hgetall(key), _max_doc_id(redis_client, index)
+    assert cache.check("alpha beta gamma", tenant="t", agent="a") is not None  # exact
     assert cache.check("alpha beta gamma delta", tenant="t", agent="a", threshold=0.5) is not None
-    assert int(redis_client.hget(key, "hit_count")) == 2
-    assert float(redis_client.hget(key, "last_hit_at")) > before
+    assert cache.feedback(entry_id, True, tenant="t")  # reads the last similarity
+    assert redis_client.hgetall(key) == fields
+    assert _max_doc_id(redis_client, index) == doc_id
+    assert not {b"hit_count", b"last_hit_at", b"last_similarity"} & set(fields)
 
 
 def test_ttl_expiry(cache: SemanticCache) -> None:

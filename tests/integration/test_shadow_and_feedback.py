@@ -58,8 +58,8 @@ def test_shadow_mode_never_serves_but_counts_would_be_hits(shadow: SemanticCache
     assert stats.shadow_hits == 2  # the exact repeat and the paraphrase would have hit
     assert stats.misses == 3
     # a would-be hit must not change the entry as a served hit would (LRU order, hit count)
-    fields = shadow.client.hgetall(shadow.core.entry_key("t", entry))
-    assert int(fields[b"hit_count"]) == 0
+    assert int(shadow.client.hget(shadow.core.hits_key("t"), entry)) == 0
+    assert not shadow.client.hexists(shadow.core.hits_key("t"), f"{entry}:sim")
 
 
 def test_shadow_mode_does_not_count_guard_vetoes_as_would_be_hits(shadow: SemanticCache) -> None:
