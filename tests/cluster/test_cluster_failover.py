@@ -80,7 +80,7 @@ def test_killed_primary_degrades_to_misses_then_recovers_on_the_promoted_replica
         assert fetch(tenant) == f"data of {tenant}" and len(runs) == runs_after  # cached again
     finally:
         cluster.restart(primary)  # it rejoins as a replica of the new primary
-        cluster.wait_ok()
+        cluster.wait_ok(timeout=90)  # a rejoin can be slow on a loaded 2-core machine
         for cache in (exact, knn):
             cache.close()
         tools.close()
