@@ -97,8 +97,8 @@ class SemanticSettings(BaseModel):
     ef_runtime: int = Field(default=64, ge=1, description="HNSW EF_RUNTIME (knn query form).")
     # A filtered KNN lets RediSearch brute-force a large tenant (8.5 ms at 20k entries);
     # a range query over the same filter measured ~0.5 ms at any share of the index
-    # (docs/benchmarks.md). KNN stays the default until the range form has passed the
-    # migration tests: under an in-place migration it missed entries.
+    # (docs/benchmarks.md), but with a small radius HNSW's greedy descent can miss even
+    # an identical vector on poorly navigable data; KNN finds it, so KNN is the default.
     query: Literal["range", "knn"] = Field(
         default="knn",
         description="range: top_k within a radius of the threshold (VECTOR_RANGE); "
