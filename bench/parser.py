@@ -7,6 +7,8 @@
 per parser; medians of the per-round p50. hiredis comes with ``agentcache[fast]``.
 """
 
+from __future__ import annotations
+
 import statistics
 import time
 
@@ -19,37 +21,48 @@ from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 
-rng = np.random.default_rng(1)
-with EmbeddedRedis() as srv:
-    s = AgentCacheSettings(
-        redis={"url": srv.url, "socket_timeout": 10},
-        embeddings={"dims": 384, "model": "r"},
-        semantic={"ttl_seconds": None, "policy": "threshold", "exact_match": False},
-    )
-    vecs = rng.standard_normal((10000, 384)).astype(np.float32)
-    base = SemanticCache(s, vectorizer=HashingVectorizer(384, model="r"))
-    for t in range(50):  # 50 tenants x 200 entries: a realistic spread
-        rows = [(f"q{t}-{i}", "x" * 200) for i in range(200)]
-        base.store_many(
-            rows, tenant=f"t{t}", agent="a", vectors=list(vecs[t * 200 : (t + 1) * 200])
+DIMS, TENANTS, PER_TENANT, ROUNDS, LOOKUPS = 384, 50, 200, 6, 300
+
+
+def main() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((TENANTS * PER_TENANT, DIMS)).astype(np.float32)
+    with EmbeddedRedis() as server:
+        settings = AgentCacheSettings(
+            redis={"url": server.url, "socket_timeout": 10},
+            embeddings={"dims": DIMS, "model": "random"},
+            semantic={"ttl_seconds": None, "policy": "threshold", "exact_match": False},
         )
-    caches = {}
-    for name, pc in (("python", _RESP2Parser), ("hiredis", _HiredisParser)):
-        client = redis.Redis.from_url(srv.url, parser_class=pc, protocol=2)
-        caches[name] = SemanticCache(s, client=client, vectorizer=HashingVectorizer(384, model="r"))
-    res = {k: [] for k in caches}
-    for rnd in range(6):
-        for name, c in caches.items():
-            ts = []
-            for j in range(300):
-                t = j % 50
-                v = vecs[t * 200 + (j % 200)] + 0.01 * rng.standard_normal(384).astype(np.float32)
-                a = time.perf_counter()
-                c.check("zz", tenant=f"t{t}", agent="a", vector=v)
-                ts.append(time.perf_counter() - a)
-            res[name].append(statistics.median(ts))
-    for k, v in res.items():
-        print(k, "p50 ms", round(statistics.median(v) * 1000, 3))
-    print(
-        "ratio hiredis/python", statistics.median(res["hiredis"]) / statistics.median(res["python"])
-    )
+        loader = SemanticCache(settings, vectorizer=HashingVectorizer(DIMS, model="random"))
+        for t in range(TENANTS):
+            rows = [(f"q{t}-{i}", "x" * 200) for i in range(PER_TENANT)]
+            own = vectors[t * PER_TENANT : (t + 1) * PER_TENANT]
+            loader.store_many(rows, tenant=f"t{t}", agent="a", vectors=list(own))
+        caches = {
+            name: SemanticCache(
+                settings,
+                client=redis.Redis.from_url(server.url, parser_class=parser, protocol=2),
+                vectorizer=HashingVectorizer(DIMS, model="random"),
+            )
+            for name, parser in (("python", _RESP2Parser), ("hiredis", _HiredisParser))
+        }
+        medians: dict[str, list[float]] = {name: [] for name in caches}
+        for _ in range(ROUNDS):
+            for name, cache in caches.items():
+                times = []
+                for j in range(LOOKUPS):
+                    t = j % TENANTS
+                    noise = 0.01 * rng.standard_normal(DIMS).astype(np.float32)
+                    query = vectors[t * PER_TENANT + j % PER_TENANT] + noise
+                    start = time.perf_counter()
+                    cache.check("lookup", tenant=f"t{t}", agent="a", vector=query)
+                    times.append(time.perf_counter() - start)
+                medians[name].append(statistics.median(times))
+    p50 = {name: statistics.median(values) * 1000 for name, values in medians.items()}
+    for name, value in p50.items():
+        print(f"{name:<8} check p50 {value:.3f} ms")
+    print(f"hiredis / python: {p50['hiredis'] / p50['python']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
