@@ -50,6 +50,7 @@ from redis.exceptions import AskError, MovedError, NoScriptError
 from redisvl.schema import IndexSchema
 
 from agentcache import _keys
+from agentcache._redis import reply_text
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError
 
 logger = logging.getLogger("agentcache.cluster")
@@ -221,10 +222,6 @@ def is_missing_index(exc: BaseException) -> bool:
     return any(marker in text for marker in _MISSING_INDEX)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class _Routing:
     """Which index name each primary uses; reads only the client's slot table."""
 
@@ -273,7 +270,7 @@ class _Routing:
     def pick_existing(self, node_name: str, listed: Iterable[Any]) -> str | None:
         physical = self.require_physical()
         for raw in listed:
-            name = _text(raw)
+            name = reply_text(raw)
             slot = anchor_slot(name, physical)
             if slot is not None and self.owner(slot) == node_name:
                 self.names[node_name] = name
@@ -295,7 +292,9 @@ class _Routing:
 
     def listed_names(self, listed: Iterable[Any]) -> list[str]:
         physical = self.require_physical()
-        return [_text(raw) for raw in listed if anchor_slot(_text(raw), physical) is not None]
+        return [
+            reply_text(raw) for raw in listed if anchor_slot(reply_text(raw), physical) is not None
+        ]
 
 
 def cluster_search(client: Any, spec: SpecFor, schema_for: SchemaFor) -> ClusterSearch | None:

@@ -32,6 +32,7 @@ from redisvl.schema import IndexSchema
 from agentcache._cluster import ClusterSearch, anchor_slot, eval_pipelined, search_rows_total
 from agentcache._migrate_copy import EntryCopier, IndexOps
 from agentcache._migrate_plan import VECTOR_FIELD, Transform, Version, info_dict
+from agentcache._redis import reply_text
 from agentcache._semantic_core import DISTANCE_ALIAS, is_missing_index, search_rows
 from agentcache.exceptions import MigrationError
 from agentcache.vectorizers import Vectorizer
@@ -39,10 +40,6 @@ from agentcache.vectorizers import Vectorizer
 __all__ = ["ClusterEntryCopier", "ClusterIndexOps", "cluster_ops"]
 
 _RESCANS = 3  # backfill passes tried while the slot map keeps changing
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def cluster_ops(client: Any) -> ClusterIndexOps | None:
@@ -100,7 +97,7 @@ class ClusterIndexOps(IndexOps):
             listed = self.client.execute_command("FT._LIST", target_nodes=node)
             owned = [
                 name
-                for name in map(_text, listed)
+                for name in map(reply_text, listed)
                 if anchor_slot(name, physical) is not None
                 and self.client.get_node_from_key(name).name == node.name
             ]
@@ -179,7 +176,7 @@ class ClusterIndexOps(IndexOps):
         counts: dict[str, int] = {}
         for node, name in self._each(physical):
             for raw in self._on(node, "FT.TAGVALS", name, "tenant"):
-                tenant = _text(raw)
+                tenant = reply_text(raw)
                 reply = self._on(
                     node, "FT.SEARCH", name, f"@tenant:{{{tenant}}}", "LIMIT", 0, 0,
                     "TIMEOUT", 0, "DIALECT", 2,  # no timeout: a partial count would fail
@@ -196,7 +193,7 @@ class ClusterIndexOps(IndexOps):
             cursor = 0
             while len(seen) < n * 5:
                 cursor, keys = conn.scan(cursor=cursor, match=f"{prefix}*", count=1000)
-                seen += [_text(k) for k in keys]
+                seen += [reply_text(k) for k in keys]
                 if int(cursor) == 0:
                     break
         return random.Random(seed).sample(seen, min(n, len(seen)))
@@ -206,7 +203,7 @@ class ClusterIndexOps(IndexOps):
         blob = self.client.hget(key, VECTOR_FIELD)
         if any(v is None for v in row) or blob is None:
             return None
-        tenant, agent, model = (_text(v) for v in row)
+        tenant, agent, model = (reply_text(v) for v in row)
         node = self.client.get_node_from_key(key)
         name = self.names(version.physical)[node.name]
         query = (
@@ -273,7 +270,7 @@ def _scan_pages(conn: redis.Redis, match: str, count: int) -> Any:
     cursor = 0
     while True:
         cursor, keys = conn.scan(cursor=cursor, match=match, count=count)
-        yield [_text(k) for k in keys]
+        yield [reply_text(k) for k in keys]
         if int(cursor) == 0:
             return
 
@@ -336,7 +333,7 @@ class ClusterEntryCopier(EntryCopier):
             at = cursors.get(node.name, 0)
             while at != -1:
                 next_at, keys = conn.scan(cursor=at, match=match, count=self.batch_size)
-                copied = self.copy_keys([_text(k) for k in keys])
+                copied = self.copy_keys([reply_text(k) for k in keys])
                 total += copied
                 at = int(next_at) or -1  # -1: this primary is done
                 cursors[node.name] = at

@@ -46,7 +46,7 @@ import redis.asyncio as aredis
 from agentcache import _keys
 from agentcache._faults import FAULTS, OPEN, FaultGuard
 from agentcache._metrics_export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
-from agentcache._redis import SyncClient, sync_client
+from agentcache._redis import SyncClient, reply_text, sync_client
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError
 from agentcache.settings import AgentCacheSettings, ReliabilitySettings
 
@@ -428,7 +428,7 @@ def read_counters(
         pattern = f"{prefix}:{_keys.METRICS}:{SHARED_TAG}:*"
     else:
         pattern = _keys.tenant_pattern(prefix, _keys.METRICS, tenant)
-    keys = sorted({_text(key) for key in client.scan_iter(match=pattern, count=1000)})
+    keys = sorted({reply_text(key) for key in client.scan_iter(match=pattern, count=1000)})
     rows = [(key, series) for key in keys if (series := parse_counter_key(prefix, key))]
     if not rows:
         return {}
@@ -436,13 +436,9 @@ def read_counters(
     for key, _ in rows:
         pipe.hgetall(key)
     return {
-        series: {_text(name): float(value) for name, value in raw.items()}
+        series: {reply_text(name): float(value) for name, value in raw.items()}
         for (_, series), raw in zip(rows, pipe.execute(), strict=True)
     }
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- the interface the layers use ---------------------------------------------
