@@ -21,37 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import redis
-import redis.client
 
 from agentcache._server import EmbeddedRedis
 from agentcache.embeddings import EmbeddingCache
 from agentcache.settings import AgentCacheSettings
-
-
-class _CountingPipeline(redis.client.Pipeline):
-    owner: CountingRedis
-
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        self.owner.round_trips += 1
-        return super().execute(raise_on_error)
-
-
-class CountingRedis(redis.Redis):
-    """A real client that counts round trips (commands and pipeline executions)."""
-
-    round_trips = 0
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.round_trips += 1
-        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> _CountingPipeline:
-        pipe = _CountingPipeline(
-            self.connection_pool, self.response_callbacks, transaction, shard_hint
-        )
-        pipe.owner = self
-        return pipe
+from agentcache.testing.counting import CountingRedis
 
 
 def median_ms(fn: Callable[[], object], runs: int) -> float:

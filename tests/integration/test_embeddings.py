@@ -13,35 +13,9 @@ import redis.client
 from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError, InvalidInputError
 from agentcache.settings import AgentCacheSettings
+from agentcache.testing.counting import CountingRedis
 from agentcache.testing.vectors import HashingVectorizer
 from agentcache.vectorizers import Vector, Vectorizer
-
-
-class CountingPipeline(redis.client.Pipeline):
-    """A real pipeline that counts its executions (one round trip each)."""
-
-    owner: CountingRedis
-
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        self.owner.round_trips += 1
-        return super().execute(raise_on_error)
-
-
-class CountingRedis(redis.Redis):
-    """A real client that counts round trips: single commands and pipeline executions."""
-
-    round_trips = 0
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.round_trips += 1
-        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> CountingPipeline:
-        pipe = CountingPipeline(
-            self.connection_pool, self.response_callbacks, transaction, shard_hint
-        )
-        pipe.owner = self
-        return pipe
 
 
 @pytest.fixture
