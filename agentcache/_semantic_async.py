@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 from redisvl.exceptions import RedisVLError
 from redisvl.index import AsyncSearchIndex
 
@@ -29,6 +30,7 @@ from agentcache._semantic_core import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
+    PAYLOAD_FIELDS,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
     CacheHit,
@@ -208,26 +210,51 @@ class AsyncSemanticCache(_SemanticBase):
         query_vector = core.vector(vector) if vector is not None else None
         if not await self._ready():
             return self._unavailable()
-        if self.settings.semantic.exact_match:
+        exact_match = self.settings.semantic.exact_match
+        reply = None
+        if exact_match and query_vector is not None and self._cluster is None:
+            blob = core.vector_bytes(query_vector)
+            pair = await self.guard.arun(
+                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
+            )
+            if pair is None:
+                return self._unavailable()
+            exact, reply = pair
+            if exact is not None:
+                return self._finish(core.exact_result(exact), scope)
+        elif exact_match:
             exact = await self.guard.arun("check", lambda: self._check_exact(scope, prompt))
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
-        if query_vector is None:
-            query_vector = await self._embed(prompt)
-            if query_vector is None:
-                return self._unavailable()
-        blob = core.vector_bytes(query_vector)
-        reply = await self.guard.arun(
-            "check", lambda: self._search(core.lookup_command(scope, blob, minimum), scope.tenant)
-        )
         if reply is None:
-            return self._unavailable()
+            if query_vector is None:
+                query_vector = await self._embed(prompt)
+                if query_vector is None:
+                    return self._unavailable()
+            blob = core.vector_bytes(query_vector)
+            reply = await self.guard.arun(
+                "check", lambda: self._vector_search(scope, blob, minimum)
+            )
+            if reply is None:
+                return self._unavailable()
         result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
         hit = result.hit
         if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            hits = await self.guard.arun("touch", lambda: self._touch_script(keys=keys, args=args))
-            result = core.counted(result, hits)
+            touched = await self.guard.arun(
+                "touch", lambda: self._touch_script(keys=keys, args=args)
+            )
+            if touched is None:  # e.g. a write refused under maxmemory: serve it uncounted
+                values = await self.guard.arun(
+                    "check", lambda: self.client.hmget(keys[0], PAYLOAD_FIELDS)
+                )
+                if values is None:
+                    return self._unavailable()
+                touched = [*values, 0]
+            result = core.served(result, touched)
+        elif (key := core.payload_key(scope, result)) is not None:
+            values = await self.guard.arun("check", lambda: self.client.hmget(key, PAYLOAD_FIELDS))
+            result = core.with_payload(result, values)
         return self._finish(result, scope)
 
     async def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
@@ -236,6 +263,37 @@ class AsyncSemanticCache(_SemanticBase):
         if not values:
             return None
         return self.core.hit_from_exact(values, scope, entry_id, prompt)
+
+    async def _plan(self, scope: Scope) -> None:
+        """See ``SemanticCache._plan``."""
+        commands = self.core.size_commands(scope)
+        if commands is not None:
+            replies = [await self._search(c, scope.tenant) for c in commands]
+            self.core.record_sizes(scope, replies)
+
+    async def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
+        await self._plan(scope)
+        return await self._search(self.core.lookup_command(scope, blob, minimum), scope.tenant)
+
+    async def _exact_and_search(
+        self, scope: Scope, prompt: str, blob: bytes, minimum: float
+    ) -> tuple[CacheHit | None, Any]:
+        """See ``SemanticCache._exact_and_search``."""
+        await self._plan(scope)
+        keys, args, entry_id = self.core.exact_args(scope, prompt)
+        command = self.core.lookup_command(scope, blob, minimum)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
+        pipe.execute_command(*command)
+        values, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(values, NoScriptError):
+            values = await self._exact_script(keys=keys, args=args)
+        elif isinstance(values, Exception):
+            raise values
+        if isinstance(reply, Exception):
+            reply = await self._search(command, scope.tenant)
+        exact = self.core.hit_from_exact(values, scope, entry_id, prompt) if values else None
+        return exact, reply
 
     async def store(
         self,

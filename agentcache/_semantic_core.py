@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agentcache import _keys
+from agentcache._hybrid import HybridPlanner
 from agentcache._policy import Candidate, Decision, DecisionPolicy
 from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
 from agentcache.metrics import bind_scope
@@ -27,9 +28,12 @@ from agentcache.vectorizers import Vector, as_vector
 
 VECTOR_FIELD = "embedding"
 DISTANCE_ALIAS = "__dist"
-# Fields every candidate comes back with (policies may ask for more).
-CANDIDATE_FIELDS = ("prompt", "response", "metadata", "tenant_id", "agent_id", "model_name")
-EXACT_FIELDS = CANDIDATE_FIELDS
+# Fields every candidate comes back with (policies may ask for more). The payload
+# (response, metadata) is read only for the entry a lookup serves or verifies:
+# top_k full responses per search would be most of the reply.
+CANDIDATE_FIELDS = ("prompt", "tenant_id", "agent_id", "model_name")
+PAYLOAD_FIELDS = ("response", "metadata")
+EXACT_FIELDS = CANDIDATE_FIELDS + PAYLOAD_FIELDS
 _logger = logging.getLogger("agentcache.semantic")
 # A declined candidate this far below the threshold is still worth verifying
 # (a learning policy can lower the entry's own threshold); as in bench/quality.py.
@@ -88,9 +92,9 @@ end
 return {existed, evicted}
 """
 
-# A served hit (KEYS: entry, LRU set, hits hash; ARGV: now, id, similarity): bump
-# the count, record the similarity and the LRU time; the entry is only read.
-# Returns the count after this hit (0: the entry is gone).
+# A served hit (KEYS: entry, LRU set, hits hash; ARGV: now, id, similarity, payload
+# fields): bump the count, record the similarity and the LRU time; the entry is only
+# read. Returns the payload and the count after this hit (0: the entry is gone).
 _BUMP = """
 hits = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 redis.call('HSET', KEYS[3], ARGV[2] .. ':sim', SIM)
@@ -105,7 +109,9 @@ TOUCH_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local hits
 BUMP
-return hits
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+table.insert(values, hits)
+return values
 """.replace("BUMP", _BUMP.replace("SIM", "ARGV[3]"))
 
 # Exact repeat (ARGV: now, id, touch flag, fields): the entry's fields and its hit
@@ -148,7 +154,8 @@ class CacheHit:
     ``similarity`` is the cosine similarity (1 - cosine distance) between the
     prompt and the cached prompt; 1.0 for an exact repeat (``exact=True``).
     ``hit_count`` is the entry's hit count after this hit when served; on a
-    candidate that was not served (shadow mode, explore, declined) it is 0, not read.
+    candidate that was not served (shadow mode, explore, declined) it is 0, not read,
+    and a declined candidate that is not to be verified has an empty ``response``.
     """
 
     response: str
@@ -173,7 +180,9 @@ class CheckResult:
             "below_threshold", "no_candidates", "verified:err=..."), "exact" for an
             exact repeat, "unavailable" when Redis or the embedder failed.
         candidate: the entry the decision is about: the hit, the would-be hit
-            (shadow mode, explore) or the most similar declined entry.
+            (shadow mode, explore) or the most similar declined entry. A declined
+            entry that is not to be verified carries no payload (``response`` is
+            empty): lookups read the payload of the entry they serve or verify only.
         accepted: the policy accepted ``candidate`` (served, or would have been).
         shadow: shadow mode served a miss in its place.
         explore: verify ``candidate`` against the model: the caller asks the model
@@ -310,6 +319,10 @@ class SemanticCore:
         # A policy learns when feedback changes an entry (the protocol: empty = nothing).
         self.learns = bool(policy.feedback_update({}, 1.0, True))
         self._memo: OrderedDict[tuple[str, str], Vector] = OrderedDict()
+        cfg = settings.semantic
+        self.planner = HybridPlanner(
+            cfg.hybrid_policy, cfg.batches_min_share, cfg.batches_min_entries
+        )
 
     # -- validation ---------------------------------------------------------
     def scope(self, tenant: object, agent: object, model: object) -> Scope:
@@ -461,9 +474,12 @@ class SemanticCore:
 
     def knn_command(self, scope: Scope, blob: bytes, k: int | None = None) -> list[Any]:
         k = k or self.settings.semantic.top_k
+        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
+        policy = self.planner.policy(scope_filter)
+        hybrid = f" HYBRID_POLICY {policy}" if policy else ""
         query = (
-            f"{self.filter_expr(scope.tenant, scope.agent, scope.model)}"
-            f"=>[KNN $K @{VECTOR_FIELD} $BLOB EF_RUNTIME $EF AS {DISTANCE_ALIAS}]"
+            f"{scope_filter}"
+            f"=>[KNN $K @{VECTOR_FIELD} $BLOB{hybrid} EF_RUNTIME $EF AS {DISTANCE_ALIAS}]"
         )
         fields = (*self._return_fields, DISTANCE_ALIAS)
         return [
@@ -520,6 +536,21 @@ class SemanticCore:
             "NOCONTENT", "LIMIT", offset, limit, "DIALECT", 2,
         ]  # fmt: skip
 
+    def size_commands(self, scope: Scope) -> list[list[Any]] | None:
+        """Counts of the scope and of the whole index, when the hybrid planner needs them."""
+        if self.settings.semantic.query != "knn":
+            return None
+        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
+        if not self.planner.needs_count(scope_filter):
+            return None
+        return [self.count_command(scope_filter), self.count_command("*")]
+
+    def record_sizes(self, scope: Scope, replies: Sequence[Any]) -> None:
+        """Feed ``size_commands``' replies to the planner."""
+        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
+        entries, index_entries = (search_rows(reply)[0] for reply in replies)
+        self.planner.record(scope_filter, entries, index_entries)
+
     def ids_command(self, filter_expr: str, limit: int) -> list[Any]:
         return [
             "FT.SEARCH", self.search_name, filter_expr, "NOCONTENT", "LIMIT", 0, limit, "DIALECT", 2
@@ -555,24 +586,51 @@ class SemanticCore:
         return scope.model is None or fields.get("model_name") == scope.model
 
     def hit_from_candidate(self, candidate: Candidate, scope: Scope) -> CacheHit:
+        """The candidate as a hit, without its payload (``served``/``with_payload`` add it)."""
         fields = candidate.fields
         return CacheHit(
-            response=fields.get("response", ""),
+            response="",
             prompt=candidate.prompt,
             similarity=candidate.similarity,
             entry_id=candidate.entry_id,
             tenant=scope.tenant,
             agent=scope.agent,
             model=fields.get("model_name") or None,
-            metadata=self._decode_metadata(fields.get("metadata")),
         )
 
-    def counted(self, result: CheckResult, hits: Any) -> CheckResult:
-        """``result`` with its served hit's count: TOUCH_SCRIPT's reply (None: it failed)."""
-        if result.hit is None or hits is None:
-            return result
-        hit = replace(result.hit, hit_count=int(hits))
+    def served(self, result: CheckResult, reply: Any) -> CheckResult:
+        """The hit with its payload and count, from TOUCH_SCRIPT's reply (or the
+        payload's HMGET with a count of 0 when the script could not run).
+
+        An entry deleted since the search (invalidated, evicted, expired) is a miss.
+        """
+        assert result.hit is not None
+        if not reply or reply[0] is None:
+            return CheckResult(None, "gone", None, result.accepted, result.shadow)
+        *payload, hits = reply
+        hit = replace(self._filled(result.hit, payload), hit_count=int(hits))
         return replace(result, hit=hit, candidate=hit)
+
+    def payload_key(self, scope: Scope, result: CheckResult) -> str | None:
+        """The entry whose payload a miss still needs: a withheld hit (shadow mode,
+        explore) or a near miss to verify; None for any other lookup."""
+        cand = result.candidate
+        if result.hit is not None or cand is None:
+            return None
+        if result.explore or (result.shadow and result.accepted):
+            return self.entry_key(scope.tenant, cand.entry_id)
+        return None
+
+    def with_payload(self, result: CheckResult, values: Sequence[Any] | None) -> CheckResult:
+        """``result`` whose candidate carries the ``PAYLOAD_FIELDS`` values (HMGET)."""
+        if result.candidate is None or not values or values[0] is None:
+            return replace(result, explore=False)  # nothing to verify against: gone or a fault
+        return replace(result, candidate=self._filled(result.candidate, values))
+
+    def _filled(self, hit: CacheHit, payload: Sequence[Any]) -> CacheHit:
+        fields = dict(zip(PAYLOAD_FIELDS, (_text(v) for v in payload), strict=False))
+        metadata = self._decode_metadata(fields.get("metadata"))
+        return replace(hit, response=fields.get("response", ""), metadata=metadata)
 
     def hit_from_exact(
         self, values: Sequence[Any], scope: Scope, entry_id: str, prompt: str
@@ -729,7 +787,7 @@ class SemanticCore:
         self, tenant: str, entry_id: str, similarity: float
     ) -> tuple[list[str], list[Any]]:
         keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant), self.hits_key(tenant)]
-        return keys, [self.clock(), entry_id, f"{similarity:.6f}"]
+        return keys, [self.clock(), entry_id, f"{similarity:.6f}", *PAYLOAD_FIELDS]
 
     # -- index state --------------------------------------------------------
     def state_from_meta(self, meta: Mapping[Any, Any]) -> IndexState:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 from redisvl.exceptions import RedisVLError
 from redisvl.index import SearchIndex
 
@@ -42,6 +43,7 @@ from agentcache._semantic_core import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
+    PAYLOAD_FIELDS,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
     CacheHit,
@@ -227,26 +229,46 @@ class SemanticCache(_SemanticBase):
         query_vector = core.vector(vector) if vector is not None else None
         if not self._ready():
             return self._unavailable()
-        if self.settings.semantic.exact_match:
+        exact_match = self.settings.semantic.exact_match
+        reply = None
+        if exact_match and query_vector is not None and self._cluster is None:
+            # The caller brought the vector: probe and search in one round trip.
+            blob = core.vector_bytes(query_vector)
+            pair = self.guard.run(
+                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
+            )
+            if pair is None:
+                return self._unavailable()
+            exact, reply = pair
+            if exact is not None:
+                return self._finish(core.exact_result(exact), scope)
+        elif exact_match:
             exact = self.guard.run("check", lambda: self._check_exact(scope, prompt))
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
-        if query_vector is None:
-            query_vector = self._embed(prompt)
-            if query_vector is None:
-                return self._unavailable()
-        blob = core.vector_bytes(query_vector)
-        reply = self.guard.run(
-            "check", lambda: self._search(core.lookup_command(scope, blob, minimum), scope.tenant)
-        )
         if reply is None:
-            return self._unavailable()
+            if query_vector is None:
+                query_vector = self._embed(prompt)
+                if query_vector is None:
+                    return self._unavailable()
+            blob = core.vector_bytes(query_vector)
+            reply = self.guard.run("check", lambda: self._vector_search(scope, blob, minimum))
+            if reply is None:
+                return self._unavailable()
         result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
         hit = result.hit
         if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            hits = self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
-            result = core.counted(result, hits)
+            touched = self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
+            if touched is None:  # e.g. a write refused under maxmemory: serve it uncounted
+                values = self.guard.run("check", lambda: self.client.hmget(keys[0], PAYLOAD_FIELDS))
+                if values is None:
+                    return self._unavailable()
+                touched = [*values, 0]
+            result = core.served(result, touched)
+        elif (key := core.payload_key(scope, result)) is not None:
+            values = self.guard.run("check", lambda: self.client.hmget(key, PAYLOAD_FIELDS))
+            result = core.with_payload(result, values)
         return self._finish(result, scope)
 
     def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
@@ -255,6 +277,36 @@ class SemanticCache(_SemanticBase):
         if not values:
             return None
         return self.core.hit_from_exact(values, scope, entry_id, prompt)
+
+    def _plan(self, scope: Scope) -> None:
+        """Count the scope and the index when the hybrid planner's figures are stale."""
+        commands = self.core.size_commands(scope)
+        if commands is not None:
+            self.core.record_sizes(scope, [self._search(c, scope.tenant) for c in commands])
+
+    def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
+        self._plan(scope)
+        return self._search(self.core.lookup_command(scope, blob, minimum), scope.tenant)
+
+    def _exact_and_search(
+        self, scope: Scope, prompt: str, blob: bytes, minimum: float
+    ) -> tuple[CacheHit | None, Any]:
+        """The exact-repeat probe and the vector search, pipelined (not on a cluster)."""
+        self._plan(scope)
+        keys, args, entry_id = self.core.exact_args(scope, prompt)
+        command = self.core.lookup_command(scope, blob, minimum)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
+        pipe.execute_command(*command)
+        values, reply = pipe.execute(raise_on_error=False)
+        if isinstance(values, NoScriptError):  # a new or flushed server: load it, probe again
+            values = self._exact_script(keys=keys, args=args)
+        elif isinstance(values, Exception):
+            raise values
+        if isinstance(reply, Exception):  # the lost-index recovery lives in _search
+            reply = self._search(command, scope.tenant)
+        exact = self.core.hit_from_exact(values, scope, entry_id, prompt) if values else None
+        return exact, reply
 
     # -- writes -------------------------------------------------------------
     def store(

@@ -107,6 +107,18 @@ class SemanticSettings(BaseModel):
     query_epsilon: float = Field(
         default=0.2, gt=0.0, le=1.0, description="HNSW EPSILON of the range query (recall)."
     )
+    hybrid_policy: Literal["auto", "engine", "batches"] = Field(
+        default="auto",
+        description="knn form: auto forces HYBRID_POLICY BATCHES for scopes holding "
+        "batches_min_share of the index (RediSearch would brute-force them); engine: "
+        "RediSearch's own choice",
+    )
+    batches_min_share: float = Field(
+        default=0.1, gt=0.0, le=1.0, description="auto: share of the index that makes a big scope."
+    )
+    batches_min_entries: int = Field(
+        default=1000, ge=1, description="auto: entries that make a big scope."
+    )
     vector_datatype: Literal["float32", "float16"] = Field(
         default="float32", description="float16 halves vector memory (see docs/benchmarks.md)."
     )
