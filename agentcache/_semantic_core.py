@@ -249,14 +249,18 @@ def is_missing_index(exc: BaseException) -> bool:
     return any(marker in text for marker in _MISSING_INDEX_MARKERS)
 
 
-def search_rows(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-    """FT.SEARCH reply (RESP2 list or RESP3 map) -> (total, [(key, fields)])."""
+def search_rows(reply: Any, text: bool = False) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+    """FT.SEARCH reply (RESP2 list or RESP3 map) -> (total, [(key, fields)]).
+
+    ``text`` decodes the values too (in the same pass: this runs on every lookup).
+    """
+    value = _text if text else _same
     if isinstance(reply, dict):  # RESP3
         rows = []
         for result in reply.get(b"results", reply.get("results")) or []:
             key = result.get(b"id", result.get("id"))
             attrs = result.get(b"extra_attributes", result.get("extra_attributes", {})) or {}
-            rows.append((_text(key), {_text(k): v for k, v in attrs.items()}))
+            rows.append((_text(key), {_text(k): value(v) for k, v in attrs.items()}))
         total = reply.get(b"total_results", reply.get("total_results")) or 0
         return int(total), rows
     if not reply:
@@ -269,12 +273,16 @@ def search_rows(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
         fields: dict[str, Any] = {}
         if i + 1 < len(reply) and isinstance(reply[i + 1], list):
             raw = reply[i + 1]
-            fields = {_text(raw[j]): raw[j + 1] for j in range(0, len(raw) - 1, 2)}
+            fields = {_text(raw[j]): value(raw[j + 1]) for j in range(0, len(raw) - 1, 2)}
             i += 2
         else:  # NOCONTENT: keys only
             i += 1
         rows.append((key, fields))
     return total, rows
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _text(value: Any) -> str:
@@ -563,8 +571,7 @@ class SemanticCore:
     def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
         """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted)."""
         candidates = []
-        for key, raw in search_rows(reply)[1]:
-            fields = {name: _text(value) for name, value in raw.items()}
+        for key, fields in search_rows(reply, text=True)[1]:
             if not self._same_scope(fields, scope):
                 continue  # digest collision or a foreign entry: never serve it
             distance = float(fields.get(DISTANCE_ALIAS, "inf"))

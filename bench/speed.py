@@ -44,6 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=1000, help="queries per workload")
     parser.add_argument("--seconds", type=float, default=2.0, help="per throughput sample")
     parser.add_argument("--linear-budget", type=float, default=2.0, help="s per linear round")
+    parser.add_argument(
+        "--linear-max", type=int, default=100_000,
+        help="largest N with the linear scan (its JSON entries take ~10 KB each)",
+    )  # fmt: skip
     parser.add_argument("--no-baselines", action="store_true", help="agentcache only")
     parser.add_argument("--no-real", action="store_true", help="skip the MiniLM workload")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end figures")
@@ -97,6 +101,7 @@ def run_random(url: str, client: redis.Redis, n: int, args: argparse.Namespace) 
         baselines["redisvl"] = (rvl, vec_lists)
         out["redisvl_insert"] = vars(r_rates)
         out["redisvl_memory"] = {"bytes_per_entry": (m.used_memory(client) - rvl_before) / n}
+    if not args.no_baselines and n <= args.linear_max:
         lin_before = m.used_memory(client)
         lin = LinearScan(client)
         l_rates = m.populate(
