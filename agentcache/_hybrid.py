@@ -2,15 +2,18 @@
 
 RediSearch 2.10 picks between brute-forcing the filter's matches (ADHOC_BF)
 and HNSW batches filtered as they come (BATCHES) by itself, and picks ad hoc
-for scopes of 10,000 to ~50,000 entries even when they fill the index: 4 to 5
-ms per lookup where batches take 0.4 to 0.5 ms (docs/benchmarks.md). Batches
-are the wrong choice the other way round: a scope holding 1% of the index
-waits for many batches (1 to 8 ms where ad hoc takes 0.15 to 0.3 ms). So the
-planner forces BATCHES only for scopes known to be big, both in entries and
-in share of the index, and leaves every other lookup to RediSearch.
+for scopes of 10,000 to ~50,000 entries even when they fill the index.
+Measured on 22,500 real MiniLM entries (docs/benchmarks.md, "Hybrid policy"):
+a tenant of 10,000 took 5.1 ms ad hoc and 0.50 ms in batches. Batches are the
+wrong choice the other way round: a tenant of 500 took 1.0 ms in batches and
+0.15 ms ad hoc, one of 250 in 110,000 entries 8.4 ms against 0.11 ms; at
+2,000 entries (9%) the two were even. So the planner forces BATCHES only for
+scopes known to be big, in entries and in share of the index, and leaves
+every other lookup to RediSearch.
 
-Sizes come from two counting searches per scope (the scope's filter and the
-whole index), remembered for ``SIZE_TTL_SECONDS``; this module holds no I/O.
+Sizes come from counting searches (the index once per node, each scope only
+when its index could hold a big one), remembered for ``SIZE_TTL_SECONDS``;
+this module holds no I/O.
 """
 
 from __future__ import annotations
@@ -18,23 +21,43 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
-# How long a measured scope size is trusted (a count is O(entries) on the server).
+# How long a count is trusted (a count is O(entries) on the server).
 SIZE_TTL_SECONDS = 30.0
+# A failed count is retried after this long; until then RediSearch chooses.
+RETRY_SECONDS = 5.0
 # Scopes remembered per process; the least recently planned are forgotten first.
-MAX_SCOPES = 4096
+MAX_SCOPES = 65_536
 
 
-@dataclass(frozen=True)
-class ScopeSize:
-    entries: int
-    index_entries: int
-    measured_at: float
+class _Counts:
+    """Counted sizes by key, with when they were counted; bounded, LRU order."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.sizes: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def get(self, key: str) -> int | None:
+        found = self.sizes.get(key)
+        return None if found is None else found[0]
+
+    def stale(self, key: str) -> bool:
+        found = self.sizes.get(key)
+        return found is None or self.clock() - found[1] >= SIZE_TTL_SECONDS
+
+    def put(self, key: str, size: int, age: float = 0.0) -> None:
+        self.sizes[key] = (size, self.clock() - age)
+        self.sizes.move_to_end(key)
+        while len(self.sizes) > MAX_SCOPES:
+            self.sizes.popitem(last=False)
 
 
 class HybridPlanner:
-    """Remembers scope sizes and says when a lookup should force ``BATCHES``."""
+    """Remembers index and scope sizes and says when a lookup should force ``BATCHES``.
+
+    ``index_key`` names the index a scope lives in: one for a single server,
+    the tenant's node on a cluster (each node has its own index).
+    """
 
     def __init__(
         self,
@@ -46,36 +69,42 @@ class HybridPlanner:
         self.mode = mode
         self.min_share = min_share
         self.min_entries = min_entries
-        self.clock = clock
-        self._sizes: OrderedDict[str, ScopeSize] = OrderedDict()
+        self._indexes = _Counts(clock)
+        self._scopes = _Counts(clock)
 
-    def needs_count(self, scope_key: str) -> bool:
-        """True when ``auto`` has no fresh size for this scope (count it, then ``record``)."""
+    def needs_index_count(self, index_key: str) -> bool:
+        return self.mode == "auto" and self._indexes.stale(index_key)
+
+    def needs_scope_count(self, scope_key: str, index_key: str) -> bool:
+        """True when the scope could be big and its count is missing or stale."""
         if self.mode != "auto":
             return False
-        size = self._sizes.get(scope_key)
-        return size is None or self.clock() - size.measured_at >= SIZE_TTL_SECONDS
+        total = self._indexes.get(index_key)
+        if total is None or total < self.min_entries:
+            return False  # no scope of a small index is big: nothing to count
+        return self._scopes.stale(scope_key)
 
-    def record(self, scope_key: str, entries: int, index_entries: int) -> None:
-        self._remember(scope_key, ScopeSize(entries, index_entries, self.clock()))
+    def record_index(self, index_key: str, entries: int) -> None:
+        self._indexes.put(index_key, entries)
 
-    def policy(self, scope_key: str) -> str | None:
+    def record_scope(self, scope_key: str, entries: int) -> None:
+        self._scopes.put(scope_key, entries)
+
+    def record_failure(self, scope_key: str, index_key: str) -> None:
+        """Count again in ``RETRY_SECONDS``; until then RediSearch chooses."""
+        age = SIZE_TTL_SECONDS - RETRY_SECONDS
+        if self._indexes.stale(index_key):
+            self._indexes.put(index_key, 0, age)
+        self._scopes.put(scope_key, 0, age)
+
+    def policy(self, scope_key: str, index_key: str) -> str | None:
         """``"BATCHES"`` to force, or None for RediSearch's own choice."""
         if self.mode == "batches":
             return "BATCHES"
         if self.mode != "auto":
             return None
-        size = self._sizes.get(scope_key)
-        if size is None or size.index_entries <= 0:
+        total = self._indexes.get(index_key)
+        entries = self._scopes.get(scope_key)
+        if not total or entries is None or entries < self.min_entries:
             return None
-        self._sizes.move_to_end(scope_key)
-        big = size.entries >= self.min_entries
-        if big and size.entries >= self.min_share * size.index_entries:
-            return "BATCHES"
-        return None
-
-    def _remember(self, scope_key: str, size: ScopeSize) -> None:
-        self._sizes[scope_key] = size
-        self._sizes.move_to_end(scope_key)
-        while len(self._sizes) > MAX_SCOPES:
-            self._sizes.popitem(last=False)
+        return "BATCHES" if entries >= self.min_share * total else None

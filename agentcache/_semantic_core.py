@@ -34,6 +34,8 @@ DISTANCE_ALIAS = "__dist"
 CANDIDATE_FIELDS = ("prompt", "tenant_id", "agent_id", "model_name")
 PAYLOAD_FIELDS = ("response", "metadata")
 EXACT_FIELDS = CANDIDATE_FIELDS + PAYLOAD_FIELDS
+# What a hit reads of its entry: the payload, and the raw ids to check it again.
+PAYLOAD_READ = (*PAYLOAD_FIELDS, "tenant_id", "agent_id", "model_name")
 _logger = logging.getLogger("agentcache.semantic")
 # A declined candidate this far below the threshold is still worth verifying
 # (a learning policy can lower the entry's own threshold); as in bench/quality.py.
@@ -178,7 +180,8 @@ class CheckResult:
         hit: the response served, or None (a miss).
         reason: the policy's reason ("similarity+guards", "guard:numbers",
             "below_threshold", "no_candidates", "verified:err=..."), "exact" for an
-            exact repeat, "unavailable" when Redis or the embedder failed.
+            exact repeat, "unavailable" when Redis or the embedder failed, "gone"
+            when the chosen entry was deleted between the search and the read.
         candidate: the entry the decision is about: the hit, the would-be hit
             (shadow mode, explore) or the most similar declined entry. A declined
             entry that is not to be verified carries no payload (``response`` is
@@ -480,10 +483,18 @@ class SemanticCore:
         state = self.state
         return state.physical if state is not None and state.pinned else self.alias
 
-    def knn_command(self, scope: Scope, blob: bytes, k: int | None = None) -> list[Any]:
+    def knn_command(
+        self,
+        scope: Scope,
+        blob: bytes,
+        k: int | None = None,
+        index_key: str = "",
+        planned: bool = True,
+    ) -> list[Any]:
+        """The filtered KNN; ``planned``: with the hybrid planner's policy (``_hybrid``)."""
         k = k or self.settings.semantic.top_k
         scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        policy = self.planner.policy(scope_filter)
+        policy = self.planner.policy(scope_filter, index_key) if planned else None
         hybrid = f" HYBRID_POLICY {policy}" if policy else ""
         query = (
             f"{scope_filter}"
@@ -499,10 +510,12 @@ class SemanticCore:
             "DIALECT", 2,
         ]  # fmt: skip
 
-    def lookup_command(self, scope: Scope, blob: bytes, threshold: float) -> list[Any]:
+    def lookup_command(
+        self, scope: Scope, blob: bytes, threshold: float, index_key: str = ""
+    ) -> list[Any]:
         """The candidate query of a lookup, in the configured form."""
         if self.settings.semantic.query == "knn":
-            return self.knn_command(scope, blob)
+            return self.knn_command(scope, blob, index_key=index_key)
         return self.nearby_command(scope, blob, threshold)
 
     def nearby_command(self, scope: Scope, blob: bytes, threshold: float) -> list[Any]:
@@ -544,20 +557,32 @@ class SemanticCore:
             "NOCONTENT", "LIMIT", offset, limit, "DIALECT", 2,
         ]  # fmt: skip
 
-    def size_commands(self, scope: Scope) -> list[list[Any]] | None:
-        """Counts of the scope and of the whole index, when the hybrid planner needs them."""
+    # -- hybrid planner (the I/O layer counts, in this order, when asked) ----
+    def index_count_command(self, index_key: str) -> list[Any] | None:
+        """The whole index's count, when the planner's figure is missing or stale."""
+        if self.settings.semantic.query != "knn" or not self.planner.needs_index_count(index_key):
+            return None
+        return self.count_command("*")
+
+    def scope_count_command(self, scope: Scope, index_key: str) -> list[Any] | None:
+        """The scope's count, when the planner needs it (its index is big enough)."""
         if self.settings.semantic.query != "knn":
             return None
         scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        if not self.planner.needs_count(scope_filter):
+        if not self.planner.needs_scope_count(scope_filter, index_key):
             return None
-        return [self.count_command(scope_filter), self.count_command("*")]
+        return self.count_command(scope_filter)
 
-    def record_sizes(self, scope: Scope, replies: Sequence[Any]) -> None:
-        """Feed ``size_commands``' replies to the planner."""
+    def record_index(self, index_key: str, reply: Any) -> None:
+        self.planner.record_index(index_key, search_rows(reply)[0])
+
+    def record_scope(self, scope: Scope, reply: Any) -> None:
         scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        entries, index_entries = (search_rows(reply)[0] for reply in replies)
-        self.planner.record(scope_filter, entries, index_entries)
+        self.planner.record_scope(scope_filter, search_rows(reply)[0])
+
+    def planner_failed(self, scope: Scope, index_key: str) -> None:
+        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
+        self.planner.record_failure(scope_filter, index_key)
 
     def ids_command(self, filter_expr: str, limit: int) -> list[Any]:
         return [
@@ -612,10 +637,10 @@ class SemanticCore:
         An entry deleted since the search (invalidated, evicted, expired) is a miss.
         """
         assert result.hit is not None
-        if not reply or reply[0] is None:
+        payload = self._payload(reply[:-1] if reply else None, result.hit)
+        if payload is None:
             return CheckResult(None, "gone", None, result.accepted, result.shadow)
-        *payload, hits = reply
-        hit = replace(self._filled(result.hit, payload), hit_count=int(hits))
+        hit = replace(payload, hit_count=int(reply[-1]))
         return replace(result, hit=hit, candidate=hit)
 
     def payload_key(self, scope: Scope, result: CheckResult) -> str | None:
@@ -629,13 +654,21 @@ class SemanticCore:
         return None
 
     def with_payload(self, result: CheckResult, values: Sequence[Any] | None) -> CheckResult:
-        """``result`` whose candidate carries the ``PAYLOAD_FIELDS`` values (HMGET)."""
-        if result.candidate is None or not values or values[0] is None:
+        """``result`` whose candidate carries its payload (``PAYLOAD_READ`` values)."""
+        cand = result.candidate
+        filled = None if cand is None else self._payload(values, cand)
+        if filled is None:
             return replace(result, explore=False)  # nothing to verify against: gone or a fault
-        return replace(result, candidate=self._filled(result.candidate, values))
+        return replace(result, candidate=filled)
 
-    def _filled(self, hit: CacheHit, payload: Sequence[Any]) -> CacheHit:
-        fields = dict(zip(PAYLOAD_FIELDS, (_text(v) for v in payload), strict=False))
+    def _payload(self, values: Sequence[Any] | None, hit: CacheHit) -> CacheHit | None:
+        """``hit`` with the read payload; None if the entry is gone or not this scope's."""
+        if not values or values[0] is None:
+            return None
+        fields = dict(zip(PAYLOAD_READ, (_text(v) for v in values), strict=False))
+        scope = Scope(hit.tenant, hit.agent, hit.model)
+        if not self._same_scope(fields, scope):
+            return None  # replaced under another scope since the search: never serve it
         metadata = self._decode_metadata(fields.get("metadata"))
         return replace(hit, response=fields.get("response", ""), metadata=metadata)
 
@@ -720,7 +753,9 @@ class SemanticCore:
         shadow = self.settings.semantic.shadow_mode
         decision = self.decide(prompt, candidates, threshold)
         if decision.candidate is not None:
-            hit = self.hit_from_candidate(decision.candidate, scope)  # count: see counted()
+            hit = self.hit_from_candidate(
+                decision.candidate, scope
+            )  # count and payload: see served()
             explore = self._explore()
             served = None if shadow or explore else hit
             return CheckResult(served, decision.reason, hit, True, shadow, explore)
@@ -794,7 +829,7 @@ class SemanticCore:
         self, tenant: str, entry_id: str, similarity: float
     ) -> tuple[list[str], list[Any]]:
         keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant), self.hits_key(tenant)]
-        return keys, [self.clock(), entry_id, f"{similarity:.6f}", *PAYLOAD_FIELDS]
+        return keys, [self.clock(), entry_id, f"{similarity:.6f}", *PAYLOAD_READ]
 
     # -- index state --------------------------------------------------------
     def state_from_meta(self, meta: Mapping[Any, Any]) -> IndexState:

@@ -2,8 +2,11 @@
 
 Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
 agent, and model when given), followed by a decision policy over the top-k
-candidates. An exact repeat of a stored prompt is answered from its entry key
-before any embedding is computed.
+candidates; the served entry's payload is read with its hit count. An exact
+repeat of a stored prompt is answered from its entry key before any embedding
+is computed (with a vector at hand, probe and search share one round trip).
+Now and then (every 30 s per scope) the hybrid planner counts entries to pick
+RediSearch's hybrid policy (``_hybrid``).
 
 Example::
 
@@ -31,6 +34,7 @@ from agentcache._cluster import (
     cluster_search,
     eval_pipelined,
 )
+from agentcache._faults import FAULTS, server_answered
 from agentcache._policy import DecisionPolicy
 from agentcache._redis import (
     SyncClient,
@@ -43,7 +47,7 @@ from agentcache._semantic_core import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
-    PAYLOAD_FIELDS,
+    PAYLOAD_READ,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
     CacheHit,
@@ -259,17 +263,25 @@ class SemanticCache(_SemanticBase):
         hit = result.hit
         if hit is not None:
             keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            touched = self.guard.run("touch", lambda: self._touch_script(keys=keys, args=args))
-            if touched is None:  # e.g. a write refused under maxmemory: serve it uncounted
-                values = self.guard.run("check", lambda: self.client.hmget(keys[0], PAYLOAD_FIELDS))
-                if values is None:
-                    return self._unavailable()
-                touched = [*values, 0]
+            touched = self.guard.run("touch", lambda: self._touch(keys, args))
+            if touched is None:
+                return self._unavailable()
             result = core.served(result, touched)
         elif (key := core.payload_key(scope, result)) is not None:
-            values = self.guard.run("check", lambda: self.client.hmget(key, PAYLOAD_FIELDS))
+            values = self.guard.run("check", lambda: self.client.hmget(key, PAYLOAD_READ))
             result = core.with_payload(result, values)
         return self._finish(result, scope)
+
+    def _touch(self, keys: list[str], args: list[Any]) -> Any:
+        """TOUCH_SCRIPT; when the server refuses its writes (maxmemory, a read-only
+        replica), the payload alone: the hit is served, uncounted."""
+        try:
+            return self._touch_script(keys=keys, args=args)
+        except redis.ResponseError as exc:
+            if not server_answered(exc):
+                raise
+            self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
+            return [*(self.client.hmget(keys[0], PAYLOAD_READ)), 0]
 
     def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
         keys, args, entry_id = self.core.exact_args(scope, prompt)
@@ -278,35 +290,58 @@ class SemanticCache(_SemanticBase):
             return None
         return self.core.hit_from_exact(values, scope, entry_id, prompt)
 
-    def _plan(self, scope: Scope) -> None:
-        """Count the scope and the index when the hybrid planner's figures are stale."""
-        commands = self.core.size_commands(scope)
-        if commands is not None:
-            self.core.record_sizes(scope, [self._search(c, scope.tenant) for c in commands])
+    def _plan(self, scope: Scope) -> str:
+        """Count what the hybrid planner lacks (rarely); return the scope's index key."""
+        core = self.core
+        index_key = "" if self._cluster is None else scope.tenant  # a node's own index
+        try:
+            if (command := core.index_count_command(index_key)) is not None:
+                core.record_index(index_key, self._search(command, scope.tenant))
+            if (command := core.scope_count_command(scope, index_key)) is not None:
+                core.record_scope(scope, self._search(command, scope.tenant))
+        except FAULTS as exc:  # an optimisation: never fail the lookup for it
+            logger.debug("hybrid planner: count failed (%s: %s)", type(exc).__name__, exc)
+            core.planner_failed(scope, index_key)
+        return index_key
 
     def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
-        self._plan(scope)
-        return self._search(self.core.lookup_command(scope, blob, minimum), scope.tenant)
+        index_key = self._plan(scope)
+        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        return self._search(command, scope.tenant)
 
     def _exact_and_search(
         self, scope: Scope, prompt: str, blob: bytes, minimum: float
     ) -> tuple[CacheHit | None, Any]:
-        """The exact-repeat probe and the vector search, pipelined (not on a cluster)."""
-        self._plan(scope)
+        """The exact-repeat probe and the vector search, pipelined (not on a cluster).
+
+        As on the sequential path, a probe the server refuses (maxmemory) is a
+        fault and the search goes on; an exact hit never depends on the search.
+        """
+        index_key = self._plan(scope)
         keys, args, entry_id = self.core.exact_args(scope, prompt)
-        command = self.core.lookup_command(scope, blob, minimum)
+        command = self.core.lookup_command(scope, blob, minimum, index_key)
         pipe = self.client.pipeline(transaction=False)
         pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
         pipe.execute_command(*command)
         values, reply = pipe.execute(raise_on_error=False)
-        if isinstance(values, NoScriptError):  # a new or flushed server: load it, probe again
-            values = self._exact_script(keys=keys, args=args)
-        elif isinstance(values, Exception):
-            raise values
-        if isinstance(reply, Exception):  # the lost-index recovery lives in _search
-            reply = self._search(command, scope.tenant)
+        try:
+            if isinstance(values, NoScriptError):  # a new or flushed server: load, probe again
+                values = self._exact_script(keys=keys, args=args)
+            elif isinstance(values, Exception):
+                raise values
+        except redis.ResponseError as exc:
+            if not server_answered(exc):
+                raise
+            self.guard.failure(exc, "check")
+            values = None
         exact = self.core.hit_from_exact(values, scope, entry_id, prompt) if values else None
-        return exact, reply
+        if exact is not None:
+            return exact, None
+        if isinstance(reply, Exception):
+            if not is_missing_index(reply):
+                raise reply
+            reply = self._search(command, scope.tenant)  # recreates the lost index
+        return None, reply
 
     # -- writes -------------------------------------------------------------
     def store(

@@ -109,9 +109,9 @@ class SemanticSettings(BaseModel):
     )
     hybrid_policy: Literal["auto", "engine", "batches"] = Field(
         default="auto",
-        description="knn form: auto forces HYBRID_POLICY BATCHES for scopes holding "
-        "batches_min_share of the index (RediSearch would brute-force them); engine: "
-        "RediSearch's own choice",
+        description="knn form: auto forces HYBRID_POLICY BATCHES for scopes of at least "
+        "batches_min_entries and batches_min_share of the index (RediSearch would "
+        "brute-force them); engine: RediSearch's own choice; batches: always",
     )
     batches_min_share: float = Field(
         default=0.1, gt=0.0, le=1.0, description="auto: share of the index that makes a big scope."

@@ -60,7 +60,7 @@ def raw_knn(cache: SemanticCache, vector: Any, threshold: float, policy: str = "
     """The FT.SEARCH that check() sends, alone (optionally with a HYBRID_POLICY)."""
     core = cache.core
     scope = core.scope(m.TENANT, m.AGENT, None)
-    command = core.knn_command(scope, core.vector_bytes(vector))
+    command = core.knn_command(scope, core.vector_bytes(vector), planned=False)
     if policy:
         command[2] = command[2].replace(" AS ", f" HYBRID_POLICY {policy} AS ")
     reply = cache.client.execute_command(*command)  # type: ignore[no-untyped-call]

@@ -28,13 +28,16 @@ from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 
-# The scripts before this change (commit 0d07429), verbatim.
+# The scripts before this change (commit 0d07429), verbatim except for their replies:
+# LEGACY_TOUCH returns the payload the lookup now reads in the touch, as TOUCH_SCRIPT does.
 LEGACY_TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local hits = (tonumber(redis.call('HGET', KEYS[1], 'hit_count')) or 0) + 1
 redis.call('HSET', KEYS[1], 'hit_count', hits, 'last_hit_at', ARGV[1], 'last_similarity', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-return 1
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+table.insert(values, hits)
+return values
 """
 LEGACY_EXACT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end

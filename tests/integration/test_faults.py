@@ -193,6 +193,11 @@ def test_oom_refuses_writes_keeps_reads_and_never_opens_the_breaker(
             assert cache.guard.state == CLOSED
             hit = cache.check(PROMPT + " now", tenant="acme", agent="support", threshold=0.5)
             assert hit is not None and hit.response == "Use the reset link."
+            # An exact repeat with its vector at hand: the probe (it counts the hit, a
+            # write) is refused, the pipelined search still finds the entry.
+            vector = cache.vectorizer.embed(PROMPT)
+            again = cache.check(PROMPT, tenant="acme", agent="support", vector=vector)
+            assert again is not None and again.response == "Use the reset link."
             assert cache.check("more 4", tenant="acme", agent="support") is None
         finally:
             client.config_set("maxmemory", 0)

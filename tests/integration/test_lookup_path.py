@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
+import redis
 
 from agentcache import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
@@ -36,6 +38,7 @@ def counting(settings: AgentCacheSettings) -> Iterator[tuple[SemanticCache, Coun
     metrics = settings.metrics.model_copy(update={"enabled": False})  # no background flush
     quiet = settings.model_copy(update={"metrics": metrics})
     cache = SemanticCache(quiet, client=client, vectorizer=HashingVectorizer(DIMS))
+    cache.core.refresh_interval = float("inf")  # no metadata re-read inside a counted window
     yield cache, client
     cache.drop()
     client.close()
@@ -200,3 +203,28 @@ async def test_async_lookup_with_a_vector_pipelines_and_reads_the_payload(
         miss = await cache.lookup("far", tenant="t", agent="a", vector=unit_rows(rng, 1)[0])
         assert miss.hit is None and miss.candidate is not None and miss.candidate.response == ""
         await cache.drop()
+
+
+def test_a_failed_count_never_fails_the_lookup(settings: AgentCacheSettings) -> None:
+    tuned = with_semantic(settings, batches_min_entries=1)
+    cache = SemanticCache(tuned, vectorizer=HashingVectorizer(DIMS))
+    real_search = cache._search
+
+    def counts_fail(command: list[Any], tenant: str | None = None) -> Any:
+        if command[-5:-2] == ["LIMIT", 0, 0]:  # a planner count (count_command)
+            raise redis.ConnectionError("injected: the count's connection dropped")
+        return real_search(command, tenant)
+
+    cache._search = counts_fail  # type: ignore[method-assign]
+    rng = np.random.default_rng(8)
+    row = unit_rows(rng, 1)[0]
+    try:
+        cache.store("q", "still served", tenant="t", agent="a", vector=row)
+        hit = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+        assert hit is not None and hit.response == "still served"
+        assert cache.guard.faults == 0  # an optimisation failed, not the lookup
+        assert not cache.core.planner.needs_index_count("")  # retried later, not every call
+    finally:
+        cache._search = real_search  # type: ignore[method-assign]
+        cache.drop()
+        cache.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agentcache._hybrid import MAX_SCOPES, SIZE_TTL_SECONDS, HybridPlanner
+from agentcache._hybrid import MAX_SCOPES, RETRY_SECONDS, SIZE_TTL_SECONDS, HybridPlanner
+
+INDEX = ""  # one server: one index key
 
 
 class Clock:
@@ -17,62 +19,91 @@ def planner(mode: str = "auto", clock: Clock | None = None) -> HybridPlanner:
     return HybridPlanner(mode, min_share=0.1, min_entries=1000, clock=clock or Clock())
 
 
-def test_an_unknown_scope_is_counted_and_left_to_the_engine() -> None:
+def sized(index_entries: int, **scopes: int) -> HybridPlanner:
     plan = planner()
-    assert plan.needs_count("s")
-    assert plan.policy("s") is None
+    plan.record_index(INDEX, index_entries)
+    for name, entries in scopes.items():
+        plan.record_scope(name, entries)
+    return plan
+
+
+def test_the_index_is_counted_first_and_scopes_only_when_it_is_big() -> None:
+    plan = planner()
+    assert plan.needs_index_count(INDEX)
+    assert not plan.needs_scope_count("s", INDEX)  # index size unknown: nothing to plan yet
+    plan.record_index(INDEX, 999)
+    assert not plan.needs_index_count(INDEX)
+    assert not plan.needs_scope_count("s", INDEX)  # no scope of a small index is big
+    plan.record_index(INDEX, 1000)
+    assert plan.needs_scope_count("s", INDEX)
+    assert plan.policy("s", INDEX) is None  # uncounted: the engine chooses
 
 
 def test_a_scope_big_in_entries_and_share_gets_batches() -> None:
-    plan = planner()
-    plan.record("big", 10_000, 22_500)
-    assert plan.policy("big") == "BATCHES"
-    assert not plan.needs_count("big")
+    plan = sized(22_500, big=10_000)
+    assert plan.policy("big", INDEX) == "BATCHES"
+    assert not plan.needs_scope_count("big", INDEX)
 
 
 def test_a_small_share_or_few_entries_stay_with_the_engine() -> None:
-    plan = planner()
-    plan.record("one-percent", 1_250, 125_000)  # many entries, small share
-    plan.record("tiny-index", 900, 1_000)  # the whole index, but few entries
-    plan.record("empty", 0, 0)
-    assert plan.policy("one-percent") is None
-    assert plan.policy("tiny-index") is None
-    assert plan.policy("empty") is None
+    plan = sized(125_000, one_percent=1_250)
+    assert plan.policy("one_percent", INDEX) is None
+    tiny = sized(1_000, whole=900)
+    assert tiny.policy("whole", INDEX) is None
+    assert sized(0, empty=0).policy("empty", INDEX) is None
 
 
 def test_the_edges_are_inclusive() -> None:
-    plan = planner()
-    plan.record("edge", 1000, 10_000)
-    assert plan.policy("edge") == "BATCHES"
-    plan.record("below", 999, 9_990)
-    assert plan.policy("below") is None
+    plan = sized(10_000, edge=1000, below=999)
+    assert plan.policy("edge", INDEX) == "BATCHES"
+    assert plan.policy("below", INDEX) is None
 
 
-def test_sizes_go_stale_after_the_ttl() -> None:
+def test_counts_go_stale_after_the_ttl() -> None:
     clock = Clock()
     plan = planner(clock=clock)
-    plan.record("s", 5000, 5000)
+    plan.record_index(INDEX, 5000)
+    plan.record_scope("s", 5000)
     clock.now += SIZE_TTL_SECONDS - 1
-    assert not plan.needs_count("s")
+    assert not plan.needs_index_count(INDEX) and not plan.needs_scope_count("s", INDEX)
     clock.now += 1
-    assert plan.needs_count("s")
-    assert plan.policy("s") == "BATCHES"  # the stale figure still plans until recounted
+    assert plan.needs_index_count(INDEX) and plan.needs_scope_count("s", INDEX)
+    assert plan.policy("s", INDEX) == "BATCHES"  # the stale figures still plan until recounted
+
+
+def test_a_failed_count_is_retried_soon_and_leaves_it_to_the_engine() -> None:
+    clock = Clock()
+    plan = planner(clock=clock)
+    plan.record_failure("s", INDEX)
+    assert plan.policy("s", INDEX) is None
+    assert not plan.needs_index_count(INDEX)
+    clock.now += RETRY_SECONDS
+    assert plan.needs_index_count(INDEX)
+
+
+def test_each_index_key_has_its_own_total() -> None:
+    plan = planner()
+    plan.record_index("node-a", 100_000)
+    plan.record_index("node-b", 1_500)
+    plan.record_scope("s", 1_400)
+    assert plan.policy("s", "node-a") is None  # 1.4% of node a
+    assert plan.policy("s", "node-b") == "BATCHES"  # 93% of node b
 
 
 def test_fixed_modes_never_count() -> None:
     engine, batches = planner("engine"), planner("batches")
-    engine.record("big", 10_000, 10_000)
-    assert not engine.needs_count("x") and not batches.needs_count("x")
-    assert engine.policy("big") is None
-    assert batches.policy("anything") == "BATCHES"
+    for plan in (engine, batches):
+        assert not plan.needs_index_count(INDEX) and not plan.needs_scope_count("x", INDEX)
+    engine.record_index(INDEX, 10_000)
+    engine.record_scope("big", 10_000)
+    assert engine.policy("big", INDEX) is None
+    assert batches.policy("anything", INDEX) == "BATCHES"
 
 
-def test_memory_is_bounded_and_recently_planned_scopes_stay() -> None:
-    plan = planner()
-    plan.record("keep", 5000, 5000)
+def test_memory_is_bounded() -> None:
+    plan = sized(10_000_000, first=5000)
     for i in range(MAX_SCOPES):
-        if i % 100 == 0:
-            assert plan.policy("keep") == "BATCHES"  # planning refreshes its place
-        plan.record(f"s{i}", 1, 10)
-    assert plan.policy("keep") == "BATCHES"
-    assert plan.needs_count("s0")  # the oldest was forgotten
+        plan.record_scope(f"s{i}", 1)
+    assert plan.needs_scope_count("first", INDEX)  # the oldest count was forgotten
+    assert plan.policy("first", INDEX) is None
+    assert not plan.needs_scope_count(f"s{MAX_SCOPES - 1}", INDEX)
