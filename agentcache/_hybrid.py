@@ -30,6 +30,9 @@ RETRY_SECONDS = 5.0
 MAX_SCOPES = 65_536
 
 
+_COUNTING = -1  # a first count is under way: the size is not known yet
+
+
 class _Counts:
     """Counted sizes by key, with when they were counted; bounded, LRU order."""
 
@@ -39,11 +42,16 @@ class _Counts:
 
     def get(self, key: str) -> int | None:
         found = self.sizes.get(key)
-        return None if found is None else found[0]
+        return None if found is None or found[0] == _COUNTING else found[0]
 
-    def stale(self, key: str) -> bool:
+    def claim(self, key: str) -> bool:
+        """True once per stale period: the caller counts. Concurrent lookups of the same
+        key meanwhile plan with the previous figure (or let RediSearch choose)."""
         found = self.sizes.get(key)
-        return found is None or self.clock() - found[1] >= SIZE_TTL_SECONDS
+        if found is not None and self.clock() - found[1] < SIZE_TTL_SECONDS:
+            return False
+        self.put(key, _COUNTING if found is None else found[0])
+        return True
 
     def put(self, key: str, size: int, age: float = 0.0) -> None:
         self.sizes[key] = (size, self.clock() - age)
@@ -73,16 +81,18 @@ class HybridPlanner:
         self._scopes = _Counts(clock)
 
     def needs_index_count(self, index_key: str) -> bool:
-        return self.mode == "auto" and self._indexes.stale(index_key)
+        """True when this caller should count the index (claimed: others do not)."""
+        return self.mode == "auto" and self._indexes.claim(index_key)
 
     def needs_scope_count(self, scope_key: str, index_key: str) -> bool:
-        """True when the scope could be big and its count is missing or stale."""
+        """True when this caller should count the scope: it could be big, and its
+        count is missing or stale (claimed: concurrent lookups do not count it too)."""
         if self.mode != "auto":
             return False
         total = self._indexes.get(index_key)
         if total is None or total < self.min_entries:
             return False  # no scope of a small index is big: nothing to count
-        return self._scopes.stale(scope_key)
+        return self._scopes.claim(scope_key)
 
     def record_index(self, index_key: str, entries: int) -> None:
         self._indexes.put(index_key, entries)
@@ -93,7 +103,7 @@ class HybridPlanner:
     def record_failure(self, scope_key: str, index_key: str) -> None:
         """Count again in ``RETRY_SECONDS``; until then RediSearch chooses."""
         age = SIZE_TTL_SECONDS - RETRY_SECONDS
-        if self._indexes.stale(index_key):
+        if self._indexes.get(index_key) is None:
             self._indexes.put(index_key, 0, age)
         self._scopes.put(scope_key, 0, age)
 

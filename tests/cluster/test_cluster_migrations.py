@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from agentcache.migrations import Migrator
 from agentcache.semantic import SemanticCache
 from agentcache.settings import DEFAULT_SCHEMA_PATH, AgentCacheSettings
 from agentcache.testing.cluster import ClusterNodeProcess, LocalCluster
+from agentcache.testing.reader import Reader
 from agentcache.testing.vectors import HashingVectorizer
 
 TENANTS = tuple(f"org-{i}" for i in range(6))
@@ -59,41 +59,9 @@ def migrator(settings: AgentCacheSettings, **kwargs: Any) -> Migrator:
     return Migrator(settings, **kwargs)
 
 
-class Reader(threading.Thread):
-    """check() on known entries until stopped; records errors and misses."""
-
-    def __init__(self, settings: AgentCacheSettings, entries: dict[tuple[str, str], str]) -> None:
-        super().__init__(daemon=True)
-        self.cache = make_cache(settings)  # its own client, as another process would have
-        self.entries = list(entries.items())
-        self.stop = threading.Event()
-        self.checks = 0
-        self.errors: list[BaseException] = []
-        self.misses: list[tuple[str, str]] = []
-        self.gone: set[tuple[str, str]] = set()
-
-    def run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            (tenant, text), response = self.entries[i % len(self.entries)]
-            i += 1
-            try:
-                hit = self.cache.check(text, tenant=tenant, agent="support")
-            except BaseException as exc:
-                self.errors.append(exc)
-                continue
-            self.checks += 1
-            if (hit is None or hit.response != response) and (tenant, text) not in self.gone:
-                self.misses.append((tenant, text))
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.join(timeout=20)
-        self.cache.close()
-        assert self.checks > 0
-        assert self.errors == []
-        assert self.misses == []
-        assert self.cache.stats.errors == 0
+def reader_for(settings: AgentCacheSettings, entries: dict[tuple[str, str], str]) -> Reader:
+    """A reader with its own client, as another process would have."""
+    return Reader(make_cache(settings), entries, owns_cache=True)
 
 
 @pytest.fixture
@@ -139,7 +107,7 @@ def test_add_tag_field_in_place_then_rollback(
     plan = migrator(new_settings).plan()
     assert (plan.strategy, plan.target.physical) == ("in_place", f"{alias}:v2")
 
-    reader = Reader(settings, entries)
+    reader = reader_for(settings, entries)
     reader.start()
     report = migrator(new_settings).apply()
     reader.finish()
@@ -156,7 +124,7 @@ def test_add_tag_field_in_place_then_rollback(
     assert status.alias_target == f"{alias}:v2"
     assert status.previous is not None and status.docs[status.previous.physical] == len(entries)
 
-    reader = Reader(settings, entries)
+    reader = reader_for(settings, entries)
     reader.start()
     assert "back at" in migrator(settings).rollback()
     time.sleep(REFRESH * 4)
@@ -175,7 +143,9 @@ def test_float16_copy_keeps_writes_made_during_backfill_and_rolls_back(
     entries = populate(source)
     prefix = settings.redis.key_prefix
     writer = make_cache(settings)  # an app instance writing while the backfill runs
-    reader = Reader(settings, {k: v for k, v in entries.items() if k != (TENANTS[0], prompt(0))})
+    reader = reader_for(
+        settings, {k: v for k, v in entries.items() if k != (TENANTS[0], prompt(0))}
+    )
     stored: list[int] = []
     pages: list[str] = []
 
@@ -222,7 +192,7 @@ def test_float16_copy_keeps_writes_made_during_backfill_and_rolls_back(
     # Rollback: back to float32 v1; an entry written to v2 since the swap is copied back.
     after.store("written after the swap", "kept", tenant=TENANTS[2], agent="support")
     kept = {k: v for k, v in entries.items() if k[1] != prompt(0) and k not in reader.gone}
-    reader = Reader(settings, kept)
+    reader = reader_for(settings, kept)
     reader.start()
     text = migrator(settings).rollback()
     time.sleep(REFRESH * 4)

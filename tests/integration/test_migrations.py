@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.migrations import Migrator
 from agentcache.semantic import SemanticCache
 from agentcache.settings import DEFAULT_SCHEMA_PATH, AgentCacheSettings
+from agentcache.testing.reader import Reader
 from agentcache.testing.vectors import HashingVectorizer
 
 TENANTS = ("acme", "globex", "initech")
@@ -59,42 +59,6 @@ def populate(cache: SemanticCache, n: int = 240) -> dict[tuple[str, str], str]:
         cache.store_many(rows, tenant=tenant, agent="support")
         entries.update({(tenant, p): r for p, r in rows})
     return entries
-
-
-class Reader(threading.Thread):
-    """Issues check() for known entries until stopped; records errors and misses."""
-
-    def __init__(self, cache: SemanticCache, entries: dict[tuple[str, str], str]) -> None:
-        super().__init__(daemon=True)
-        self.cache = cache
-        self.entries = list(entries.items())
-        self.stop = threading.Event()
-        self.checks = 0
-        self.errors: list[BaseException] = []
-        self.misses: list[tuple[str, str]] = []
-        self.gone: set[tuple[str, str]] = set()  # deleted on purpose: a miss is right
-
-    def run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            (tenant, text), response = self.entries[i % len(self.entries)]
-            i += 1
-            try:
-                hit = self.cache.check(text, tenant=tenant, agent="support")
-            except BaseException as exc:
-                self.errors.append(exc)
-                continue
-            self.checks += 1
-            if (hit is None or hit.response != response) and (tenant, text) not in self.gone:
-                self.misses.append((tenant, text))
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.join(timeout=10)
-        assert self.checks > 0
-        assert self.errors == []
-        assert self.misses == []
-        assert self.cache.stats.errors == 0
 
 
 @pytest.fixture

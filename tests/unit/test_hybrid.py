@@ -107,3 +107,26 @@ def test_memory_is_bounded() -> None:
     assert plan.needs_scope_count("first", INDEX)  # the oldest count was forgotten
     assert plan.policy("first", INDEX) is None
     assert not plan.needs_scope_count(f"s{MAX_SCOPES - 1}", INDEX)
+
+
+def test_only_one_caller_counts_at_a_time() -> None:
+    # 32 coroutines looking up a new scope at once must not all run the O(N) counts.
+    plan = planner()
+    assert plan.needs_index_count(INDEX)
+    assert not any(plan.needs_index_count(INDEX) for _ in range(31))
+    plan.record_index(INDEX, 50_000)
+    assert plan.needs_scope_count("s", INDEX)
+    assert not any(plan.needs_scope_count("s", INDEX) for _ in range(31))
+    assert plan.policy("s", INDEX) is None  # still being counted: the engine chooses
+    plan.record_scope("s", 40_000)
+    assert plan.policy("s", INDEX) == "BATCHES"
+
+
+def test_a_recount_keeps_planning_with_the_previous_figure() -> None:
+    clock = Clock()
+    plan = planner(clock=clock)
+    plan.record_index(INDEX, 50_000)
+    plan.record_scope("s", 40_000)
+    clock.now += SIZE_TTL_SECONDS
+    assert plan.needs_index_count(INDEX) and plan.needs_scope_count("s", INDEX)
+    assert plan.policy("s", INDEX) == "BATCHES"  # while both counts run
