@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,18 @@ def near(vector: np.ndarray, rng: np.random.Generator, noise: float = 0.05) -> n
 def with_semantic(settings: AgentCacheSettings, **changes: object) -> AgentCacheSettings:
     semantic = settings.semantic.model_copy(update=changes)
     return settings.model_copy(update={"semantic": semantic})
+
+
+@contextlib.contextmanager
+def opened(settings: AgentCacheSettings, **semantic: object) -> Iterator[SemanticCache]:
+    """A cache on its own key prefix, dropped and closed afterwards."""
+    chosen = with_semantic(settings, **semantic) if semantic else settings
+    cache = SemanticCache(chosen, vectorizer=HashingVectorizer(DIMS))
+    try:
+        yield cache
+    finally:
+        cache.drop()
+        cache.close()
 
 
 @pytest.fixture
@@ -88,15 +101,13 @@ def test_the_pipelined_probe_survives_a_flushed_script_cache(
 def test_big_scopes_force_batches_and_small_ones_leave_it_to_the_engine(
     settings: AgentCacheSettings,
 ) -> None:
-    tuned = with_semantic(settings, batches_min_entries=40, batches_min_share=0.5)
-    cache = SemanticCache(tuned, vectorizer=HashingVectorizer(DIMS))
     rng = np.random.default_rng(3)
     big, small = unit_rows(rng, 60), unit_rows(rng, 10)
-    cache.store_many([(f"b{i}", f"big {i}") for i in range(60)], tenant="big", agent="a",
-                     vectors=list(big))  # fmt: skip
-    cache.store_many([(f"b{i}", f"small {i}") for i in range(10)], tenant="small", agent="a",
-                     vectors=list(small))  # fmt: skip
-    try:
+    with opened(settings, batches_min_entries=40, batches_min_share=0.5) as cache:
+        cache.store_many([(f"b{i}", f"big {i}") for i in range(60)], tenant="big", agent="a",
+                         vectors=list(big))  # fmt: skip
+        cache.store_many([(f"b{i}", f"small {i}") for i in range(10)], tenant="small",
+                         agent="a", vectors=list(small))  # fmt: skip
         for tenant, rows in (("big", big), ("small", small)):
             for i in (0, 7):
                 hit = cache.check(f"b{i}?", tenant=tenant, agent="a", vector=near(rows[i], rng))
@@ -106,33 +117,24 @@ def test_big_scopes_force_batches_and_small_ones_leave_it_to_the_engine(
             tenant: core.lookup_command(core.scope(tenant, "a", None), b"", 0.9)[2]
             for tenant in ("big", "small")
         }
-        assert "HYBRID_POLICY BATCHES" in plans["big"]  # 60 of 70 entries
-        assert "HYBRID_POLICY" not in plans["small"]  # 10 of 70
-    finally:
-        cache.drop()
-        cache.close()
+    assert "HYBRID_POLICY BATCHES" in plans["big"]  # 60 of 70 entries
+    assert "HYBRID_POLICY" not in plans["small"]  # 10 of 70
 
 
 def test_engine_mode_never_forces_a_policy(settings: AgentCacheSettings) -> None:
-    tuned = with_semantic(settings, hybrid_policy="engine", batches_min_entries=1)
-    cache = SemanticCache(tuned, vectorizer=HashingVectorizer(DIMS))
-    try:
+    with opened(settings, hybrid_policy="engine", batches_min_entries=1) as cache:
         cache.store("only entry", "r", tenant="t", agent="a")
         assert cache.check("only entry, again", tenant="t", agent="a", threshold=0.5) is not None
         scope = cache.core.scope("t", "a", None)
         assert "HYBRID_POLICY" not in cache.core.lookup_command(scope, b"", 0.9)[2]
-    finally:
-        cache.drop()
-        cache.close()
 
 
 def test_only_the_served_or_verified_entry_carries_its_payload(
     settings: AgentCacheSettings,
 ) -> None:
-    cache = SemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
     rng = np.random.default_rng(4)
     rows = unit_rows(rng, 3)
-    try:
+    with opened(settings) as cache:
         for i in range(3):
             cache.store(f"q{i}", f"answer {i}", tenant="t", agent="a", vector=rows[i],
                         metadata={"n": i})  # fmt: skip
@@ -144,47 +146,35 @@ def test_only_the_served_or_verified_entry_carries_its_payload(
         declined = cache.lookup("y", tenant="t", agent="a", vector=unit_rows(rng, 1)[0])
         assert declined.hit is None and declined.candidate is not None
         assert declined.candidate.response == ""  # a declined entry: no payload read
-    finally:
-        cache.drop()
-        cache.close()
 
 
 def test_a_withheld_hit_in_shadow_mode_carries_its_payload(settings: AgentCacheSettings) -> None:
-    cache = SemanticCache(with_semantic(settings, shadow_mode=True),
-                          vectorizer=HashingVectorizer(DIMS))  # fmt: skip
     rng = np.random.default_rng(5)
     row = unit_rows(rng, 1)[0]
-    try:
+    with opened(settings, shadow_mode=True) as cache:
         cache.store("q", "the answer", tenant="t", agent="a", vector=row)
         found = cache.lookup("reworded", tenant="t", agent="a", vector=near(row, rng))
-        assert found.hit is None and found.shadow and found.accepted
-        assert found.candidate is not None and found.candidate.response == "the answer"
-    finally:
-        cache.drop()
-        cache.close()
+    assert found.hit is None and found.shadow and found.accepted
+    assert found.candidate is not None and found.candidate.response == "the answer"
 
 
 def test_an_entry_deleted_between_search_and_touch_is_a_miss(
     settings: AgentCacheSettings,
 ) -> None:
-    cache = SemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
     rng = np.random.default_rng(6)
     row = unit_rows(rng, 1)[0]
-    try:
+    with opened(settings) as cache:
         entry = cache.store("q", "stale", tenant="t", agent="a", vector=row)
-        scope = cache.core.scope("t", "a", None)
-        blob = cache.core.vector_bytes(near(row, rng))
-        reply = cache.client.execute_command(*cache.core.lookup_command(scope, blob, 0.9))
-        candidates = cache.core.parse_candidates(reply, scope)
-        decided = cache.core.resolve("reworded", candidates, 0.9, scope)
+        core = cache.core
+        scope = core.scope("t", "a", None)
+        blob = core.vector_bytes(near(row, rng))
+        reply = cache.client.execute_command(*core.lookup_command(scope, blob, 0.9))
+        decided = core.resolve("reworded", core.parse_candidates(reply, scope), 0.9, scope)
         assert decided.hit is not None and decided.hit.entry_id == entry
         assert cache.invalidate(entry, tenant="t")
-        keys, args = cache.core.touch_args("t", entry, decided.hit.similarity)
-        result = cache.core.served(decided, cache._touch_script(keys=keys, args=args))
-        assert result.hit is None and result.reason == "gone"
-    finally:
-        cache.drop()
-        cache.close()
+        keys, args = core.touch_args("t", entry, decided.hit.similarity)
+        result = core.served(decided, cache._touch_script(keys=keys, args=args))
+    assert result.hit is None and result.reason == "gone"
 
 
 async def test_async_lookup_with_a_vector_pipelines_and_reads_the_payload(
@@ -206,25 +196,20 @@ async def test_async_lookup_with_a_vector_pipelines_and_reads_the_payload(
 
 
 def test_a_failed_count_never_fails_the_lookup(settings: AgentCacheSettings) -> None:
-    tuned = with_semantic(settings, batches_min_entries=1)
-    cache = SemanticCache(tuned, vectorizer=HashingVectorizer(DIMS))
-    real_search = cache._search
-
-    def counts_fail(command: list[Any], tenant: str | None = None) -> Any:
-        if command[-5:-2] == ["LIMIT", 0, 0]:  # a planner count (count_command)
-            raise redis.ConnectionError("injected: the count's connection dropped")
-        return real_search(command, tenant)
-
-    cache._search = counts_fail  # type: ignore[method-assign]
     rng = np.random.default_rng(8)
     row = unit_rows(rng, 1)[0]
-    try:
+    with opened(settings, batches_min_entries=1) as cache:
+        real_search = cache._search
+
+        def counts_fail(command: list[Any], tenant: str | None = None) -> Any:
+            if command[-5:-2] == ["LIMIT", 0, 0]:  # a planner count (count_command)
+                raise redis.ConnectionError("injected: the count's connection dropped")
+            return real_search(command, tenant)
+
+        cache._search = counts_fail  # type: ignore[method-assign]
         cache.store("q", "still served", tenant="t", agent="a", vector=row)
         hit = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
         assert hit is not None and hit.response == "still served"
         assert cache.guard.faults == 0  # an optimisation failed, not the lookup
         assert not cache.core.planner.needs_index_count("")  # retried later, not every call
-    finally:
         cache._search = real_search  # type: ignore[method-assign]
-        cache.drop()
-        cache.close()
