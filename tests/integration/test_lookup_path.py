@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import redis
 
-from agentcache import AsyncSemanticCache, SemanticCache
+from agentcache import AsyncSemanticCache, EmbeddedRedis, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.counting import CountingRedis
 from agentcache.testing.vectors import HashingVectorizer
@@ -88,13 +88,18 @@ def test_a_lookup_that_brings_its_vector_is_one_round_trip(
 
 
 def test_the_pipelined_probe_survives_a_flushed_script_cache(
-    counting: tuple[SemanticCache, CountingRedis],
+    settings: AgentCacheSettings,
 ) -> None:
-    cache, client = counting
     vector = unit_rows(np.random.default_rng(2), 1)[0]
-    cache.store("a stored question", "kept", tenant="t", agent="a", vector=vector)
-    client.script_flush()  # as after a restart: EVALSHA answers NOSCRIPT
-    hit = cache.check("a stored question", tenant="t", agent="a", vector=vector)
+    # A server of its own: flushing the shared one's scripts would reach other tests.
+    with EmbeddedRedis() as server:
+        own = settings.model_copy(
+            update={"redis": settings.redis.model_copy(update={"url": server.url})}
+        )
+        with opened(own) as cache:
+            cache.store("a stored question", "kept", tenant="t", agent="a", vector=vector)
+            cache.client.script_flush()  # as after a restart: EVALSHA answers NOSCRIPT
+            hit = cache.check("a stored question", tenant="t", agent="a", vector=vector)
     assert hit is not None and hit.exact and hit.response == "kept"
 
 
