@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 # How long a count is trusted (a count is O(entries) on the server).
 SIZE_TTL_SECONDS = 30.0
@@ -38,13 +38,13 @@ class _Counts:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self.sizes: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self.sizes: OrderedDict[Hashable, tuple[int, float]] = OrderedDict()
 
-    def get(self, key: str) -> int | None:
+    def get(self, key: Hashable) -> int | None:
         found = self.sizes.get(key)
         return None if found is None or found[0] == _COUNTING else found[0]
 
-    def claim(self, key: str) -> bool:
+    def claim(self, key: Hashable) -> bool:
         """True once per stale period: the caller counts. Concurrent lookups of the same
         key meanwhile plan with the previous figure (or let RediSearch choose)."""
         found = self.sizes.get(key)
@@ -53,7 +53,7 @@ class _Counts:
         self.put(key, _COUNTING if found is None else found[0])
         return True
 
-    def put(self, key: str, size: int, age: float = 0.0) -> None:
+    def put(self, key: Hashable, size: int, age: float = 0.0) -> None:
         self.sizes[key] = (size, self.clock() - age)
         self.sizes.move_to_end(key)
         while len(self.sizes) > MAX_SCOPES:
@@ -84,7 +84,7 @@ class HybridPlanner:
         """True when this caller should count the index (claimed: others do not)."""
         return self.mode == "auto" and self._indexes.claim(index_key)
 
-    def needs_scope_count(self, scope_key: str, index_key: str) -> bool:
+    def needs_scope_count(self, scope_key: Hashable, index_key: str) -> bool:
         """True when this caller should count the scope: it could be big, and its
         count is missing or stale (claimed: concurrent lookups do not count it too)."""
         if self.mode != "auto":
@@ -97,17 +97,17 @@ class HybridPlanner:
     def record_index(self, index_key: str, entries: int) -> None:
         self._indexes.put(index_key, entries)
 
-    def record_scope(self, scope_key: str, entries: int) -> None:
+    def record_scope(self, scope_key: Hashable, entries: int) -> None:
         self._scopes.put(scope_key, entries)
 
-    def record_failure(self, scope_key: str, index_key: str) -> None:
+    def record_failure(self, scope_key: Hashable, index_key: str) -> None:
         """Count again in ``RETRY_SECONDS``; until then RediSearch chooses."""
         age = SIZE_TTL_SECONDS - RETRY_SECONDS
         if self._indexes.get(index_key) is None:
             self._indexes.put(index_key, 0, age)
         self._scopes.put(scope_key, 0, age)
 
-    def policy(self, scope_key: str, index_key: str) -> str | None:
+    def policy(self, scope_key: Hashable, index_key: str) -> str | None:
         """``"BATCHES"`` to force, or None for RediSearch's own choice."""
         if self.mode == "batches":
             return "BATCHES"

@@ -494,7 +494,7 @@ class SemanticCore:
         """The filtered KNN; ``planned``: with the hybrid planner's policy (``_hybrid``)."""
         k = k or self.settings.semantic.top_k
         scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        policy = self.planner.policy(scope_filter, index_key) if planned else None
+        policy = self.planner.policy(scope, index_key) if planned else None
         hybrid = f" HYBRID_POLICY {policy}" if policy else ""
         query = (
             f"{scope_filter}"
@@ -568,21 +568,18 @@ class SemanticCore:
         """The scope's count, when the planner needs it (its index is big enough)."""
         if self.settings.semantic.query != "knn":
             return None
-        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        if not self.planner.needs_scope_count(scope_filter, index_key):
+        if not self.planner.needs_scope_count(scope, index_key):
             return None
-        return self.count_command(scope_filter)
+        return self.count_command(self.filter_expr(scope.tenant, scope.agent, scope.model))
 
     def record_index(self, index_key: str, reply: Any) -> None:
         self.planner.record_index(index_key, search_rows(reply)[0])
 
     def record_scope(self, scope: Scope, reply: Any) -> None:
-        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        self.planner.record_scope(scope_filter, search_rows(reply)[0])
+        self.planner.record_scope(scope, search_rows(reply)[0])
 
     def planner_failed(self, scope: Scope, index_key: str) -> None:
-        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
-        self.planner.record_failure(scope_filter, index_key)
+        self.planner.record_failure(scope, index_key)
 
     def ids_command(self, filter_expr: str, limit: int) -> list[Any]:
         return [
