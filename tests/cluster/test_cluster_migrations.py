@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from migration_support import populate_tenants, prompt, variant
 from redis.crc import key_slot
 
 from agentcache._cluster import anchor_slot
@@ -26,31 +27,14 @@ REFRESH = 0.05  # the caches' metadata refresh interval in these tests
 SETTLE = 0.3  # the migrator's wait around a copy swap (> REFRESH)
 
 
-def variant(settings: AgentCacheSettings, **changes: Any) -> AgentCacheSettings:
-    copy = settings.model_copy(deep=True)
-    for name, value in changes.items():
-        group, _, attr = name.partition("__")
-        setattr(getattr(copy, group), attr, value)
-    return copy
-
-
 def make_cache(settings: AgentCacheSettings) -> SemanticCache:
     cache = SemanticCache(settings, vectorizer=HashingVectorizer(32))
     cache.core.refresh_interval = REFRESH
     return cache
 
 
-def prompt(i: int) -> str:
-    return f"w{i}a w{i}b w{i}c w{i}d question"
-
-
 def populate(cache: SemanticCache, n: int = 120) -> dict[tuple[str, str], str]:
-    entries: dict[tuple[str, str], str] = {}
-    for t, tenant in enumerate(TENANTS):
-        rows = [(prompt(i), f"answer {i}") for i in range(t, n, len(TENANTS))]
-        cache.store_many(rows, tenant=tenant, agent="support")
-        entries.update({(tenant, p): r for p, r in rows})
-    return entries
+    return populate_tenants(cache, TENANTS, n)
 
 
 def migrator(settings: AgentCacheSettings, **kwargs: Any) -> Migrator:

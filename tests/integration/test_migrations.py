@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from migration_support import populate_tenants, prompt, variant
 
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.migrations import Migrator
@@ -21,15 +22,6 @@ from agentcache.testing.vectors import HashingVectorizer
 TENANTS = ("acme", "globex", "initech")
 REFRESH = 0.05  # the caches' metadata refresh interval in these tests
 SETTLE = 0.3  # the migrator's wait around a copy swap (> REFRESH)
-
-
-def variant(settings: AgentCacheSettings, **changes: Any) -> AgentCacheSettings:
-    """A copy of ``settings`` with fields of the embeddings/semantic groups changed."""
-    copy = settings.model_copy(deep=True)
-    for name, value in changes.items():
-        group, _, attr = name.partition("__")
-        setattr(getattr(copy, group), attr, value)
-    return copy
 
 
 def make_cache(
@@ -47,18 +39,8 @@ def follow(cache: SemanticCache) -> None:
     cache.count()
 
 
-def prompt(i: int) -> str:
-    return f"w{i}a w{i}b w{i}c w{i}d question"
-
-
 def populate(cache: SemanticCache, n: int = 240) -> dict[tuple[str, str], str]:
-    """Store ``n`` entries spread over the tenants; return (tenant, prompt) -> response."""
-    entries: dict[tuple[str, str], str] = {}
-    for t, tenant in enumerate(TENANTS):
-        rows = [(prompt(i), f"answer {i}") for i in range(t, n, len(TENANTS))]
-        cache.store_many(rows, tenant=tenant, agent="support")
-        entries.update({(tenant, p): r for p, r in rows})
-    return entries
+    return populate_tenants(cache, TENANTS, n)
 
 
 @pytest.fixture
