@@ -51,12 +51,12 @@ from redisvl.schema import IndexSchema
 
 from agentcache import _keys
 from agentcache._redis import reply_text
+from agentcache._semantic_core import is_missing_index
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError
 
 logger = logging.getLogger("agentcache.cluster")
 
 SLOTS = 16384
-_MISSING_INDEX = ("no such index", "unknown index name", "unknown: index name")
 _EXISTS = "index already exists"
 
 # (index name, entry key prefix) -> the schema of one per-node index
@@ -215,11 +215,6 @@ def redirect_of(probe: Any) -> tuple[str, str, int] | None:
     if isinstance(probe, BaseException):
         raise probe
     return None
-
-
-def is_missing_index(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in _MISSING_INDEX)
 
 
 class _Routing:
