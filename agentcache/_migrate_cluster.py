@@ -30,10 +30,17 @@ from redis.cluster import ClusterNode, RedisCluster
 from redisvl.schema import IndexSchema
 
 from agentcache._cluster import ClusterSearch, anchor_slot, eval_pipelined, search_rows_total
-from agentcache._migrate_copy import EntryCopier, IndexOps
-from agentcache._migrate_plan import VECTOR_FIELD, Transform, Version, info_dict
+from agentcache._migrate_copy import (
+    SAMPLE_FIELDS,
+    EntryCopier,
+    IndexOps,
+    found_ids,
+    knn_sample_command,
+    verify_samples,
+)
+from agentcache._migrate_plan import Transform, Version, info_dict
 from agentcache._redis import reply_text
-from agentcache._semantic_core import DISTANCE_ALIAS, is_missing_index, search_rows
+from agentcache._semantic_core import is_missing_index, search_rows
 from agentcache.exceptions import MigrationError
 from agentcache.vectorizers import Vectorizer
 
@@ -198,24 +205,6 @@ class ClusterIndexOps(IndexOps):
                     break
         return random.Random(seed).sample(seen, min(n, len(seen)))
 
-    def knn_ids(self, version: Version, key: str, k: int) -> list[str] | None:
-        row = self.client.hmget(key, ["tenant", "agent", "model"])
-        blob = self.client.hget(key, VECTOR_FIELD)
-        if any(v is None for v in row) or blob is None:
-            return None
-        tenant, agent, model = (reply_text(v) for v in row)
-        node = self.client.get_node_from_key(key)
-        name = self.names(version.physical)[node.name]
-        query = (
-            f"(@tenant:{{{tenant}}} @agent:{{{agent}}} @model:{{{model}}})"
-            f"=>[KNN {k} @{VECTOR_FIELD} $B AS {DISTANCE_ALIAS}]"
-        )
-        reply = self._on(
-            node, "FT.SEARCH", name, query, "PARAMS", 2, "B", blob,
-            "SORTBY", DISTANCE_ALIAS, "ASC", "NOCONTENT", "LIMIT", 0, k, "DIALECT", 2,
-        )  # fmt: skip
-        return [found[len(version.entry_prefix) :] for found, _ in search_rows(reply)[1]]
-
     def swap(self, alias: str, meta_key: str, to: Version, fields: dict[Any, Any]) -> None:
         """Record ``to`` as active in one MULTI/EXEC on the metadata hash (one key, one slot)."""
         pipe = self.client.pipeline(transaction=True)
@@ -254,16 +243,18 @@ class ClusterIndexOps(IndexOps):
     def verify_samples(
         self, source: Version, target: Version, keys: Sequence[str], k: int = 5
     ) -> list[str]:
-        failures = []
-        for key in keys:
-            rest = key[len(source.entry_prefix) :]
-            before = self.knn_ids(source, key, k)
-            after = self.knn_ids(target, target.entry_prefix + rest, k)
-            if before is None:
-                continue
-            if after is None or rest not in after:
-                failures.append(f"{rest}: source top-{k} {before[:1]}, target top-{k} {after}")
-        return failures
+        # Each version's per-node index names, listed once for all the samples.
+        names = {v.physical: self.names(v.physical) for v in (source, target)}
+
+        def knn(version: Version, key: str, k: int) -> list[str] | None:
+            command = knn_sample_command("", self.client.hmget(key, SAMPLE_FIELDS), k)
+            if command is None:
+                return None
+            node = self.client.get_node_from_key(key)
+            command[1] = names[version.physical][node.name]
+            return found_ids(version, self._on(node, *command))
+
+        return verify_samples(knn, source, target, keys, k)
 
 
 def _scan_pages(conn: redis.Redis, match: str, count: int) -> Any:

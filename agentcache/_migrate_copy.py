@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -26,7 +27,7 @@ from agentcache._migrate_plan import (
     info_dict,
     target_key,
 )
-from agentcache._redis import SyncClient
+from agentcache._redis import SyncClient, reply_text
 from agentcache._semantic_core import DISTANCE_ALIAS, is_missing_index, search_rows
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.vectorizers import Vectorizer
@@ -275,31 +276,40 @@ def sample_keys(client: SyncClient, prefix: str, n: int, seed: int = 0) -> list[
     return random.Random(seed).sample(seen, min(n, len(seen)))
 
 
-def _knn_ids(client: SyncClient, version: Version, key: str, k: int) -> list[str] | None:
-    row = decode_fields(client.hmget(key, ["tenant", "agent", "model"]))
-    blob = client.hget(key, VECTOR_FIELD)
-    if row is None or blob is None:
-        return None  # expired or deleted while verifying
-    tenant, agent, model = row
+# Reads of a sample entry for verification: its scope and its own vector, in one HMGET.
+SAMPLE_FIELDS = ["tenant", "agent", "model", VECTOR_FIELD]
+# knn(version, entry key, k): the entry ids that version's index returns for the entry's
+# own vector in its own scope; None when the entry is gone (expired while verifying).
+KnnIds = Callable[[Version, str, int], "list[str] | None"]
+
+
+def knn_sample_command(index: str, values: Sequence[Any], k: int) -> list[Any] | None:
+    """The FT.SEARCH of one sample (``SAMPLE_FIELDS`` values), or None if it is gone."""
+    if any(v is None for v in values):
+        return None
+    *scope, blob = values
+    tenant, agent, model = (reply_text(v) for v in scope)
     query = (
         f"(@tenant:{{{tenant}}} @agent:{{{agent}}} @model:{{{model}}})"
         f"=>[KNN {k} @{VECTOR_FIELD} $B AS {DISTANCE_ALIAS}]"
     )
-    reply = client.execute_command(
-        "FT.SEARCH", version.physical, query, "PARAMS", 2, "B", blob,
+    return [
+        "FT.SEARCH", index, query, "PARAMS", 2, "B", blob,
         "SORTBY", DISTANCE_ALIAS, "ASC", "NOCONTENT", "LIMIT", 0, k, "DIALECT", 2,
-    )  # fmt: skip
-    return [found[len(version.entry_prefix) :] for found, _ in search_rows(reply)[1]]
+    ]  # fmt: skip
 
 
-def decode_fields(values: Sequence[Any]) -> list[str] | None:
-    if any(v is None for v in values):
-        return None
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+def found_ids(version: Version, reply: Any) -> list[str]:
+    return [key[len(version.entry_prefix) :] for key, _ in search_rows(reply)[1]]
+
+
+def _knn_ids(client: SyncClient, version: Version, key: str, k: int) -> list[str] | None:
+    command = knn_sample_command(version.physical, client.hmget(key, SAMPLE_FIELDS), k)
+    return None if command is None else found_ids(version, client.execute_command(*command))
 
 
 def verify_samples(
-    client: SyncClient, source: Version, target: Version, keys: Sequence[str], k: int = 5
+    knn: KnnIds, source: Version, target: Version, keys: Sequence[str], k: int = 5
 ) -> list[str]:
     """Query both versions with each sample entry's own vector; return the failures.
 
@@ -309,10 +319,10 @@ def verify_samples(
     failures = []
     for key in keys:
         rest = key[len(source.entry_prefix) :]
-        before = _knn_ids(client, source, key, k)
-        after = _knn_ids(client, target, target.entry_prefix + rest, k)
+        before = knn(source, key, k)
         if before is None:
             continue
+        after = knn(target, target.entry_prefix + rest, k)
         if after is None or rest not in after:
             failures.append(f"{rest}: source top-{k} {before[:1]}, target top-{k} {after}")
     return failures
@@ -391,7 +401,7 @@ class IndexOps:
     def verify_samples(
         self, source: Version, target: Version, keys: Sequence[str], k: int = 5
     ) -> list[str]:
-        return verify_samples(self.client, source, target, keys, k)
+        return verify_samples(functools.partial(_knn_ids, self.client), source, target, keys, k)
 
     def swap(self, alias: str, meta_key: str, to: Version, fields: dict[Any, Any]) -> None:
         """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
