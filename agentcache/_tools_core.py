@@ -206,12 +206,21 @@ class ToolCacheCore:
     ) -> ToolKeys | None:
         """The keys of this call; None when it cannot be keyed and the tool bypasses."""
         try:
-            tenant = self._tenant(spec, args, kwargs)
+            tenant = spec.tenant_arg(*args, **kwargs) if callable(spec.tenant_arg) else None
+            by_name = spec.tenant_arg if isinstance(spec.tenant_arg, str) else None
+            # Bound once: the tenant argument and the key digest read the same binding.
+            arguments = (
+                bind_arguments(spec.signature, args, kwargs)
+                if (by_name or spec.key is None)
+                else {}
+            )
+            if by_name is not None:
+                tenant = arguments[by_name]
             if spec.key is not None:
                 digest = key_digest(spec.key(*args, **kwargs))
             else:
-                arguments = bind_arguments(spec.signature, args, kwargs, spec.ignore)
-                digest = arguments_digest(arguments)
+                kept = {n: v for n, v in arguments.items() if n not in spec.ignore}
+                digest = arguments_digest(kept)
         except UnkeyableArgumentError as exc:
             if spec.on_unkeyable == "bypass":
                 return None
@@ -223,15 +232,6 @@ class ToolCacheCore:
             lock=":".join((self.prefix, _keys.LOCKS, tag, _keys.TOOLS, name, digest)),
             tenant=NO_TENANT if tenant is None else tenant,
         )
-
-    def _tenant(self, spec: ToolSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        if spec.tenant_arg is None:
-            return None
-        if callable(spec.tenant_arg):
-            return spec.tenant_arg(*args, **kwargs)
-        bound = spec.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return bound.arguments[spec.tenant_arg]
 
     def tool_pattern(self, name: str) -> str:
         # Encoded ids hold no glob characters and no ':' or '}', so the
