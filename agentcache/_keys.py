@@ -77,6 +77,11 @@ def tag_value(value: str) -> str:
     return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 
+# The hash tag of keys outside any tenant (shared tool results, metrics series
+# with no tenant). encode_id always escapes '~', so no tenant's tag can equal it.
+SHARED_TAG = "{~global}"
+
+
 def hash_tag(tenant: str) -> str:
     """The ``{...}`` hash tag that pins every key of ``tenant`` to one slot."""
     return "{" + encode_id(tenant) + "}"

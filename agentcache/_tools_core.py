@@ -22,7 +22,7 @@ from agentcache.exceptions import ConfigurationError, SerializationError, Unkeya
 from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics, current_scope
 from agentcache.settings import AgentCacheSettings
 
-GLOBAL_SCOPE_TAG = "{~global}"
+GLOBAL_SCOPE_TAG = _keys.SHARED_TAG
 LAYER = "tool"  # the metrics layer; its series' agent is the tool name
 OnUnkeyable = Literal["raise", "bypass"]
 TenantArg = str | Callable[..., str | None] | None

@@ -90,11 +90,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 
 # Reports outside any tenant: shared tool calls, the embedding cache (keyed by
 # text, not tenant), faults at start-up. No real tenant id is empty, so this
-# scope cannot collide with one. In Redis it is the tag SHARED_TAG, the one
-# the tool cache stores shared results under; encode_id always escapes '~',
-# so no tenant's tag can equal it.
+# scope cannot collide with one. In Redis it is the tag SHARED_TAG (_keys), the
+# one the tool cache stores shared results under.
 NO_TENANT = ""
-SHARED_TAG = "{~global}"
+SHARED_TAG = _keys.SHARED_TAG
 
 _scope: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "agentcache_metrics_scope", default=None
