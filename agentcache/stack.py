@@ -34,10 +34,10 @@ from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
 def _vectorizer(
     settings: AgentCacheSettings,
     base: Vectorizer,
-    sync_cache: EmbeddingCache,
+    sync_cache: EmbeddingCache | None,
     async_cache: AsyncEmbeddingCache | None = None,
 ) -> Vectorizer:
-    if not settings.embeddings.cache_enabled:
+    if sync_cache is None or not settings.embeddings.cache_enabled:
         return base
     return CachedVectorizer(base, sync_cache, async_cache)
 
@@ -118,8 +118,11 @@ class AsyncAgentCache:
         self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
         base = vectorizer or vectorizer_from_settings(self.settings)
         model, dims = base.model, base.dims
-        self._sync_embeddings = EmbeddingCache(
-            self.settings, model=model, dims=dims, metrics=self.metrics
+        # The cached vectorizer's sync path has a client of its own; only built when used.
+        self._sync_embeddings = (
+            EmbeddingCache(self.settings, model=model, dims=dims, metrics=self.metrics)
+            if self.settings.embeddings.cache_enabled
+            else None
         )
         self.embeddings = AsyncEmbeddingCache(
             self.settings, self.client, model=model, dims=dims, metrics=self.metrics
@@ -141,7 +144,8 @@ class AsyncAgentCache:
     async def aclose(self) -> None:
         """Close the shared clients if this object created them."""
         await self.semantic.aclose()
-        self._sync_embeddings.close()
+        if self._sync_embeddings is not None:
+            self._sync_embeddings.close()
         if self._owns_metrics:
             await asyncio.to_thread(self.metrics.close)  # a sync flush
         if self._owns_client:
