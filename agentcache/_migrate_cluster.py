@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,6 +35,8 @@ from agentcache._migrate_copy import (
     IndexOps,
     found_ids,
     knn_sample_command,
+    sample_keys_on,
+    scan_pages,
     verify_samples,
 )
 from agentcache._migrate_plan import Transform, Version, info_dict
@@ -194,16 +195,8 @@ class ClusterIndexOps(IndexOps):
         return counts
 
     def sample_keys(self, prefix: str, n: int, seed: int = 0) -> list[str]:
-        seen: list[str] = []
-        for node in self.primaries():
-            conn = self.client.get_redis_connection(node)
-            cursor = 0
-            while len(seen) < n * 5:
-                cursor, keys = conn.scan(cursor=cursor, match=f"{prefix}*", count=1000)
-                seen += [reply_text(k) for k in keys]
-                if int(cursor) == 0:
-                    break
-        return random.Random(seed).sample(seen, min(n, len(seen)))
+        conns = (self.client.get_redis_connection(node) for node in self.primaries())
+        return sample_keys_on(conns, prefix, n, seed)
 
     def swap(self, alias: str, meta_key: str, to: Version, fields: dict[Any, Any]) -> None:
         """Record ``to`` as active in one MULTI/EXEC on the metadata hash (one key, one slot)."""
@@ -226,7 +219,7 @@ class ClusterIndexOps(IndexOps):
         removed = 0
         for node in self.primaries():
             conn = self.client.get_redis_connection(node)
-            for keys in _scan_pages(conn, f"{prefix}*", batch):
+            for keys in scan_pages(conn, f"{prefix}*", batch):
                 removed += _unlink(conn, keys)
         return removed
 
@@ -255,15 +248,6 @@ class ClusterIndexOps(IndexOps):
             return found_ids(version, self._on(node, *command))
 
         return verify_samples(knn, source, target, keys, k)
-
-
-def _scan_pages(conn: redis.Redis, match: str, count: int) -> Any:
-    cursor = 0
-    while True:
-        cursor, keys = conn.scan(cursor=cursor, match=match, count=count)
-        yield [reply_text(k) for k in keys]
-        if int(cursor) == 0:
-            return
 
 
 def _unlink(conn: redis.Redis, keys: list[str]) -> int:
@@ -353,7 +337,7 @@ class ClusterEntryCopier(EntryCopier):
         removed = 0
         for node in self.ops.primaries():
             conn = self.ops.client.get_redis_connection(node)
-            for names in _scan_pages(conn, f"{self.target.entry_prefix}*", self.batch_size):
+            for names in scan_pages(conn, f"{self.target.entry_prefix}*", self.batch_size):
                 if not names:
                     continue
                 pipe = conn.pipeline(transaction=False)

@@ -9,7 +9,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -178,8 +178,7 @@ class EntryCopier:
         match = f"{self.source.entry_prefix}*"
         while True:
             at, keys = self.client.scan(cursor=at, match=match, count=self.batch_size)
-            names = [k.decode() if isinstance(k, bytes) else k for k in keys]
-            copied = self.copy_keys(names)
+            copied = self.copy_keys([reply_text(k) for k in keys])
             total += copied
             tick(str(int(at)), copied)
             if int(at) == 0:
@@ -203,11 +202,8 @@ class EntryCopier:
 
     def reconcile(self, tick: Tick) -> int:
         """Delete target entries whose source entry is gone (invalidated or evicted meanwhile)."""
-        removed, cursor = 0, 0
-        match = f"{self.target.entry_prefix}*"
-        while True:
-            cursor, keys = self.client.scan(cursor=cursor, match=match, count=self.batch_size)
-            names = [k.decode() if isinstance(k, bytes) else k for k in keys]
+        removed = 0
+        for names in scan_pages(self.client, f"{self.target.entry_prefix}*", self.batch_size):
             if names:
                 sources = [
                     self.source.entry_prefix + n[len(self.target.entry_prefix) :] for n in names
@@ -219,8 +215,7 @@ class EntryCopier:
                 if gone:
                     removed += int(self.client.unlink(*gone))
                 tick(len(gone))
-            if int(cursor) == 0:
-                return removed
+        return removed
 
 
 def index_info(client: SyncClient, name: str) -> dict[str, Any]:
@@ -264,15 +259,27 @@ def parse_tenant_counts(reply: Any) -> dict[str, int]:
     return {row.get("tenant", ""): int(row.get("n", 0)) for row in rows}
 
 
-def sample_keys(client: SyncClient, prefix: str, n: int, seed: int = 0) -> list[str]:
-    """Up to ``n`` entry keys under ``prefix``, chosen from the first SCAN pages."""
-    seen: list[str] = []
+def scan_pages(conn: Any, match: str, count: int) -> Iterator[list[str]]:
+    """SCAN ``conn`` (one server or node) from the start, a page of key names at a time."""
     cursor = 0
-    while len(seen) < n * 5:
-        cursor, keys = client.scan(cursor=cursor, match=f"{prefix}*", count=1000)
-        seen += [k.decode() if isinstance(k, bytes) else k for k in keys]
+    while True:
+        cursor, keys = conn.scan(cursor=cursor, match=match, count=count)
+        yield [reply_text(k) for k in keys]
         if int(cursor) == 0:
+            return
+
+
+def sample_keys_on(conns: Iterable[Any], prefix: str, n: int, seed: int = 0) -> list[str]:
+    """Up to ``n`` entry keys under ``prefix``, chosen from the first SCAN pages of
+    ``conns`` (one server, or a cluster's primaries in turn)."""
+    seen: list[str] = []
+    for conn in conns:
+        if len(seen) >= n * 5:
             break
+        for page in scan_pages(conn, f"{prefix}*", 1000):
+            seen += page
+            if len(seen) >= n * 5:
+                break
     return random.Random(seed).sample(seen, min(n, len(seen)))
 
 
@@ -330,13 +337,9 @@ def verify_samples(
 
 def delete_prefix(client: SyncClient, prefix: str, batch: int = 1000) -> int:
     """UNLINK every key under ``prefix`` (a dropped version's entries)."""
-    removed, cursor = 0, 0
-    while True:
-        cursor, keys = client.scan(cursor=cursor, match=f"{prefix}*", count=batch)
-        if keys:
-            removed += int(client.unlink(*keys))
-        if int(cursor) == 0:
-            return removed
+    return sum(
+        int(client.unlink(*keys)) for keys in scan_pages(client, f"{prefix}*", batch) if keys
+    )
 
 
 class IndexOps:
@@ -396,7 +399,7 @@ class IndexOps:
         return tenant_counts(self.client, physical)
 
     def sample_keys(self, prefix: str, n: int) -> list[str]:
-        return sample_keys(self.client, prefix, n)
+        return sample_keys_on([self.client], prefix, n)
 
     def verify_samples(
         self, source: Version, target: Version, keys: Sequence[str], k: int = 5
