@@ -18,6 +18,7 @@ are idempotent) and gives up with a ``MigrationError`` if the map keeps moving.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -35,6 +36,7 @@ from agentcache._migrate_copy import (
     IndexOps,
     found_ids,
     knn_sample_command,
+    poll_indexed,
     sample_keys_on,
     scan_pages,
     verify_samples,
@@ -164,15 +166,11 @@ class ClusterIndexOps(IndexOps):
     ) -> None:
         deadline = time.monotonic() + timeout
         for node, name in self._each(physical):
-            while True:
-                info = info_dict(self._on(node, "FT.INFO", name))
-                percent = float(info.get("percent_indexed", 1) or 0)
-                if int(info.get("indexing", 0) or 0) == 0 and percent >= 1.0:
-                    break
-                if time.monotonic() > deadline:
-                    raise MigrationError(f"index {name} on {node.name} still indexing")
-                tick(percent)
-                time.sleep(0.05)
+            read = functools.partial(self._info, node, name)
+            poll_indexed(read, deadline, tick, f"index {name} on {node.name} still indexing")
+
+    def _info(self, node: ClusterNode, name: str) -> dict[str, Any]:
+        return info_dict(self._on(node, "FT.INFO", name))
 
     def tenant_counts(self, physical: str) -> dict[str, int]:
         """Entries per tenant (TAG digest), summed over the primaries.

@@ -227,13 +227,24 @@ def wait_indexed(
 ) -> None:
     """Block until RediSearch has indexed every existing key of ``physical``."""
     deadline = time.monotonic() + timeout
+    late = f"index {physical} still indexing after {timeout:.0f}s"
+    poll_indexed(lambda: index_info(client, physical), deadline, tick, late)
+
+
+def poll_indexed(
+    read_info: Callable[[], dict[str, Any]],
+    deadline: float,
+    tick: Callable[[float], None],
+    late: str,
+) -> None:
+    """Poll FT.INFO (``read_info``) until indexing is done; past ``deadline``, raise ``late``."""
     while True:
-        info = index_info(client, physical)
+        info = read_info()
         percent = float(info.get("percent_indexed", 1) or 0)
         if int(info.get("indexing", 0) or 0) == 0 and percent >= 1.0:
             return
         if time.monotonic() > deadline:
-            raise MigrationError(f"index {physical} still indexing after {timeout:.0f}s")
+            raise MigrationError(late)
         tick(percent)
         time.sleep(0.05)
 
