@@ -21,7 +21,8 @@ from urllib.parse import unquote
 from redis.cluster import ClusterNode, RedisCluster
 
 from agentcache import _keys
-from agentcache._cluster import anchor_slot, search_rows_total
+from agentcache._cluster import search_rows_total
+from agentcache._migrate_cluster import ClusterIndexOps
 from agentcache._redis import reply_text, sync_client
 from agentcache.settings import AgentCacheSettings
 
@@ -77,15 +78,6 @@ def _tenant_of(lru_key: str, prefix: str) -> str | None:
     return unquote(lru_key[len(head) :].split("}", 1)[0])
 
 
-def _node_index(client: RedisCluster, node: ClusterNode, physical: str) -> str | None:
-    for raw in client.execute_command("FT._LIST", target_nodes=node):
-        name = reply_text(raw)
-        slot = anchor_slot(name, physical)
-        if slot is not None and client.nodes_manager.slots_cache[slot][0].name == node.name:
-            return name
-    return None
-
-
 def collect(
     client: RedisCluster, settings: AgentCacheSettings, tenant: str | None
 ) -> list[NodeReport]:
@@ -103,10 +95,11 @@ def collect(
     pattern = (
         _keys.tenant_key(prefix, _keys.LRU, tenant, "*") if tenant else f"{prefix}:{_keys.LRU}:*"
     )
+    index_names = ClusterIndexOps(client).names(physical, required=False)
     reports = []
     for node in client.get_primaries():
         info = client.info("memory", target_nodes=node)
-        index = _node_index(client, node, physical)
+        index = index_names.get(node.name)
         report = NodeReport(
             node=node.name,
             slots=sum(
