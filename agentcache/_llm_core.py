@@ -379,6 +379,10 @@ class LLMCore:
         except ValueError:
             return None
 
+    def answer_text(self, response: Any) -> str:
+        """The response's text as stored and compared ("(no text)" for tool-only answers)."""
+        return self.adapter.text(response) or "(no text)"
+
     def after_call(self, call: Call, response: Any) -> tuple[dict[str, Any] | None, str]:
         """(store arguments or None, note) for a provider response."""
         if call.skip_reason:
@@ -392,7 +396,7 @@ class LLMCore:
             "response": response.model_dump(mode="json"),
             "usage": usage.model_dump(),
         }
-        text = self.adapter.text(response) or "(no text)"
+        text = self.answer_text(response)
         return {
             "prompt": call.key_text,
             "response": text,

@@ -201,7 +201,7 @@ class _SyncClient(_ClientBase):
         """The explore step: is the fresh answer the cached one? Sends the feedback."""
         cand = found.candidate
         assert cand is not None
-        fresh = self._core.adapter.text(response) or "(no text)"
+        fresh = self._core.answer_text(response)
         correct = answers_verdict(cand.response, fresh)
         if correct is None:
             try:
@@ -274,7 +274,7 @@ class _AsyncClient(_ClientBase):
         """See ``_SyncClient._verify``."""
         cand = found.candidate
         assert cand is not None
-        fresh = self._core.adapter.text(response) or "(no text)"
+        fresh = self._core.answer_text(response)
         correct = answers_verdict(cand.response, fresh)
         if correct is None:
             try:
