@@ -569,7 +569,7 @@ class AsyncSemanticCache(_SemanticBase):
     async def aclose(self) -> None:
         """Close the client if this cache created it (and flush its counters)."""
         if self._owns_metrics:
-            await asyncio.to_thread(self.metrics.close)
+            await self.metrics.aclose()
         if self._owns_client:
             await self.client.aclose()
 

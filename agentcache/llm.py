@@ -30,7 +30,6 @@ HTTP call), so code written for streams works unchanged; see ``_streams``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -294,7 +293,7 @@ class _AsyncClient(_ClientBase):
         if self._owns_cache:
             await self.cache.aclose()
         if self._owns_metrics:
-            await asyncio.to_thread(self.metrics.close)  # a sync flush
+            await self.metrics.aclose()
 
 
 def _secret(value: Any) -> str | None:

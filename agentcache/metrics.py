@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import contextvars
@@ -580,6 +581,10 @@ class Metrics:
     def close(self) -> None:
         if self.redis is not None:
             self.redis.close()
+
+    async def aclose(self) -> None:
+        """``close`` from async code: its final flush is a sync call, run in a thread."""
+        await asyncio.to_thread(self.close)
 
 
 _LIVE_METRICS: weakref.WeakSet[Metrics] = weakref.WeakSet()

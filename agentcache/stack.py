@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
@@ -147,7 +146,7 @@ class AsyncAgentCache:
         if self._sync_embeddings is not None:
             self._sync_embeddings.close()
         if self._owns_metrics:
-            await asyncio.to_thread(self.metrics.close)  # a sync flush
+            await self.metrics.aclose()
         if self._owns_client:
             await self.client.aclose()
 

@@ -314,7 +314,7 @@ class AsyncToolCache(_ToolCacheBase):
     async def aclose(self) -> None:
         """Async twin of ``ToolCache.close``."""
         if self._core.owns_metrics:
-            await asyncio.to_thread(self._core.metrics.close)  # a sync flush
+            await self._core.metrics.aclose()
         if self._owns_client:
             await self.client.aclose()
 
