@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from agentcache import EmbeddedRedis, InvalidInputError, SemanticCache, SerializationError
+from agentcache._migrate_copy import wait_indexed
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 
@@ -134,6 +135,9 @@ def test_a_hit_does_not_write_the_entry_hash(
     entry_id = cache.store("alpha beta gamma", "r", tenant="t", agent="a")
     key = cache.core.entry_key("t", entry_id)
     index = cache.core.require_state().physical
+    # A new index scans the existing keyspace in the background and re-indexes what it
+    # reaches (this entry too): on a server full of other tests' keys, wait it out.
+    wait_indexed(redis_client, index, lambda _: None, timeout=60)
     fields, doc_id = redis_client.hgetall(key), _max_doc_id(redis_client, index)
     # A write to the entry would re-index it (the check that this probe sees one):
     redis_client.hset(key, "probe", "1")
