@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from redis.crc import key_slot as _crc_key_slot
 
+from agentcache._limits import check_text
 from agentcache.exceptions import InvalidInputError
 
 MAX_ID_LENGTH = 256
@@ -56,7 +57,7 @@ def validate_id(value: object, what: str) -> str:
         raise InvalidInputError(
             f"{what} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}"
         )
-    return value
+    return check_text(value, what)  # a lone surrogate would fail inside redis-py
 
 
 def encode_id(value: str) -> str:

@@ -35,11 +35,12 @@ from redis.cluster import RedisCluster
 
 from agentcache import _keys
 from agentcache._faults import FaultGuard
+from agentcache._limits import check_text
 from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.exceptions import ConfigurationError, InvalidInputError
 from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics
 from agentcache.settings import AgentCacheSettings
-from agentcache.vectorizers import Vector, Vectorizer, as_vector
+from agentcache.vectorizers import Vector, Vectorizer, as_vector, as_vectorizer
 
 _DTYPE = np.dtype("<f4")
 # Metrics: vectors are shared by all tenants, so the series is the shared
@@ -121,7 +122,7 @@ class _EmbeddingCore:
     def key(self, text: str) -> str:
         if not isinstance(text, str):
             raise InvalidInputError(f"text to embed must be a str, got {type(text).__name__}")
-        return f"{self._base}:{_keys.digest(text)}"
+        return f"{self._base}:{_keys.digest(check_text(text, 'text to embed'))}"
 
     def pack(self, vector: Any) -> bytes:
         return self.valid(vector).astype(_DTYPE).tobytes()
@@ -472,6 +473,7 @@ class CachedVectorizer:
         cache: EmbeddingCache,
         async_cache: AsyncEmbeddingCache | None = None,
     ) -> None:
+        vectorizer = as_vectorizer(vectorizer)
         for which in (cache, async_cache):
             if which is not None and (which.model, which.dims) != (
                 vectorizer.model,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentcache._limits import MAX_TTL_SECONDS
 from agentcache._pricing_defaults import DEFAULT_PRICES, ModelPrice
 from agentcache.exceptions import ConfigurationError
 
@@ -89,7 +90,9 @@ class SemanticSettings(BaseModel):
         le=1.0,
         description="Minimum cosine similarity for a hit (higher is stricter).",
     )
-    ttl_seconds: int | None = Field(default=7 * 24 * 3600, ge=1, description="None: no expiry.")
+    ttl_seconds: int | None = Field(
+        default=7 * 24 * 3600, ge=1, le=MAX_TTL_SECONDS, description="None: no expiry (max 10y)."
+    )
     max_entries_per_tenant: int | None = Field(
         default=100_000, ge=1, description="Least recently hit entries are evicted past this."
     )
@@ -161,7 +164,9 @@ class EmbeddingSettings(BaseModel):
     dims: int = Field(default=384, ge=1, le=32_768, description="Vector dimensions of the model.")
     batch_size: int = Field(default=64, ge=1, description="Texts per embedding call.")
     cache_enabled: bool = Field(default=True, description="Keep embeddings in Redis.")
-    ttl_seconds: int | None = Field(default=None, ge=1, description="None: no expiry.")
+    ttl_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_TTL_SECONDS, description="None: no expiry (max 10y)."
+    )
     openai_api_key: SecretStr | None = Field(default=None, description="For provider=openai.")
     openai_base_url: str | None = Field(default=None, description="For provider=openai.")
 
@@ -169,7 +174,9 @@ class EmbeddingSettings(BaseModel):
 class ToolSettings(BaseModel):
     """The tool result cache."""
 
-    default_ttl_seconds: int = Field(default=3600, ge=1, description="TTL of tool results.")
+    default_ttl_seconds: int = Field(
+        default=3600, ge=1, le=MAX_TTL_SECONDS, description="TTL of tool results (max 10y)."
+    )
     ttl: dict[str, int] = Field(
         default_factory=dict, description="Per-tool TTL overrides (AGENTCACHE_TOOLS__TTL__name)."
     )
@@ -184,8 +191,10 @@ class ToolSettings(BaseModel):
     @classmethod
     def _positive_ttls(cls, value: dict[str, int]) -> dict[str, int]:
         for name, ttl in value.items():
-            if ttl < 1:
-                raise ValueError(f"ttl for tool {name!r} must be >= 1 second, got {ttl}")
+            if not 1 <= ttl <= MAX_TTL_SECONDS:
+                raise ValueError(
+                    f"ttl for tool {name!r} must be in [1, {MAX_TTL_SECONDS}] seconds, got {ttl}"
+                )
         return value
 
 

@@ -141,6 +141,29 @@ def test_bad_vectors_and_inputs_are_rejected(cache: EmbeddingCache) -> None:
     assert cache.get("a") is None  # nothing half-written
 
 
+def test_text_with_a_lone_surrogate_is_named(cache: EmbeddingCache) -> None:
+    computed: list[str] = []
+
+    def compute(texts: Sequence[str]) -> list[Vector]:
+        computed.extend(texts)
+        return HashingVectorizer().embed_many(texts)
+
+    for call in (
+        lambda: cache.get("t\ud800"),
+        lambda: cache.set("t\ud800", np.ones(32)),
+        lambda: cache.get_or_compute_many(["ok", "t\ud800"], compute),
+    ):
+        with pytest.raises(InvalidInputError, match="text to embed is not valid Unicode"):
+            call()
+    assert computed == []  # refused before the model ran or anything was written
+    assert cache.get("ok") is None
+
+
+async def test_text_with_a_lone_surrogate_is_named_async(acache: AsyncEmbeddingCache) -> None:
+    with pytest.raises(InvalidInputError, match="text to embed is not valid Unicode"):
+        await acache.get_many(["ok", "t\ud800"])
+
+
 def test_ttl_is_configurable(settings: AgentCacheSettings, redis_client: redis.Redis) -> None:
     cache = EmbeddingCache(_with(settings, embeddings={"ttl_seconds": 100}), redis_client)
     cache.get_or_compute_many(["a", "b"], Recorder())
