@@ -74,7 +74,10 @@ def check_json_like(value: object, path: str = "result") -> None:
 def dumps(value: object, result_type: Any = None) -> bytes:
     """Envelope bytes for ``value``; with ``result_type``, via a pydantic TypeAdapter."""
     if result_type is None:
-        check_json_like(value)
+        try:
+            check_json_like(value)
+        except RecursionError:
+            raise SerializationError("result is nested too deeply to store") from None
         try:
             payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -87,7 +90,7 @@ def dumps(value: object, result_type: Any = None) -> bytes:
         adapter.validate_json(data)
     except (pydantic.ValidationError, pydantic.PydanticSchemaGenerationError) as exc:
         raise SerializationError(f"result is not a valid {result_type!r}: {exc}") from exc
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"result cannot be serialised as {result_type!r}: {exc}") from exc
     return _TYPED_HEADER + data
 

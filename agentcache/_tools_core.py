@@ -7,6 +7,7 @@ it, so the sync and async twins cannot drift apart.
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 import uuid
@@ -17,11 +18,13 @@ from typing import Any, Literal
 from agentcache import _keys
 from agentcache._faults import FaultGuard
 from agentcache._hashing import arguments_digest, bind_arguments, key_digest
+from agentcache._limits import check_ttl
 from agentcache._serialize import dumps, loads
 from agentcache.exceptions import ConfigurationError, SerializationError, UnkeyableArgumentError
 from agentcache.metrics import ERRORS, HITS, MISSES, NO_TENANT, STORES, Metrics, current_scope
 from agentcache.settings import AgentCacheSettings
 
+_logger = logging.getLogger("agentcache.tools")
 GLOBAL_SCOPE_TAG = _keys.SHARED_TAG
 LAYER = "tool"  # the metrics layer; its series' agent is the tool name
 OnUnkeyable = Literal["raise", "bypass"]
@@ -168,8 +171,8 @@ class ToolCacheCore:
         tool = _keys.validate_id(name if name is not None else fn.__name__, "tool name")
         if on_unkeyable not in ("raise", "bypass"):
             raise ConfigurationError(f"on_unkeyable must be 'raise' or 'bypass': {on_unkeyable!r}")
-        if ttl is not None and ttl <= 0:
-            raise ConfigurationError(f"ttl for tool {tool!r} must be positive, got {ttl}")
+        if ttl is not None:
+            check_ttl(ttl, f"ttl of tool {tool!r}", whole=False)
         signature = inspect.signature(fn)
         if isinstance(tenant_arg, str) and tenant_arg not in signature.parameters:
             raise ConfigurationError(f"tenant_arg {tenant_arg!r} is not a parameter of {tool!r}")
@@ -243,11 +246,17 @@ class ToolCacheCore:
 
     # -- values ---------------------------------------------------------------
 
-    def encode(self, spec: ToolSpec, value: object) -> bytes:
+    def encode(self, spec: ToolSpec, value: object) -> bytes | None:
+        """The stored form of a result; None (logged) if it cannot be stored.
+
+        The tool has already run: its result goes back to the caller uncached
+        rather than being lost to a serialisation error.
+        """
         try:
             return dumps(value, spec.result_type)
         except SerializationError as exc:
-            raise SerializationError(f"tool {spec.name!r}: {exc}") from None
+            _logger.warning("tool %r: result not cached: %s", spec.name, exc)
+            return None
 
     def decode(self, spec: ToolSpec, raw: bytes) -> Any:
         """The stored value, or ``_MISSING`` if it is unreadable (then overwritten)."""

@@ -144,22 +144,27 @@ class ToolCache(_ToolCacheBase):
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
     ) -> R:
+        unlock = functools.partial(self._release, keys=[keys.lock], args=[token])
         try:
             result = fn(*args, **kwargs)
-            payload = self._core.encode(spec, result)
         except BaseException:
             if token:
-                self._core.guard.run(
-                    "unlock", lambda: self._release(keys=[keys.lock], args=[token])
-                )
+                self._core.guard.run("unlock", unlock)
             raise
-        reply = self._core.guard.run(
-            "store",
-            lambda: self._store(
-                keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
-            ),
-        )
+        payload = self._core.encode(spec, result)
+        reply = None
+        if payload is not None:
+            reply = self._core.guard.run(
+                "store",
+                lambda: self._store(
+                    keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
+                ),
+            )
         self._core.stored(reply)
+        if reply is None and token:
+            # Not stored (unserialisable, or the write failed): free the waiters now
+            # rather than after the lock timeout.
+            self._core.guard.run("unlock", unlock)
         return result
 
     def invalidate(self, spec: ToolSpec, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
@@ -263,22 +268,25 @@ class AsyncToolCache(_ToolCacheBase):
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
     ) -> R:
+        unlock = functools.partial(self._release, keys=[keys.lock], args=[token])
         try:
             result = await fn(*args, **kwargs)
-            payload = self._core.encode(spec, result)
         except BaseException:
             if token:
-                await self._core.guard.arun(
-                    "unlock", lambda: self._release(keys=[keys.lock], args=[token])
-                )
+                await self._core.guard.arun("unlock", unlock)
             raise
-        reply = await self._core.guard.arun(
-            "store",
-            lambda: self._store(
-                keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
-            ),
-        )
+        payload = self._core.encode(spec, result)
+        reply = None
+        if payload is not None:
+            reply = await self._core.guard.arun(
+                "store",
+                lambda: self._store(
+                    keys=[keys.value, keys.lock], args=[payload, str(spec.ttl_ms), token]
+                ),
+            )
         self._core.stored(reply)
+        if reply is None and token:
+            await self._core.guard.arun("unlock", unlock)  # as in ToolCache._run
         return result
 
     async def invalidate(

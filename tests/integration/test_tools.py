@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +19,7 @@ from agentcache._keys import LOCKS, TOOLS
 from agentcache.exceptions import (
     CacheUnavailableError,
     ConfigurationError,
-    SerializationError,
+    InvalidInputError,
     UnkeyableArgumentError,
 )
 from agentcache.settings import AgentCacheSettings
@@ -212,13 +213,79 @@ def test_round_trip_of_json_and_typed_results(tools: ToolCache) -> None:
     assert isinstance(as_docs(3)[0], Doc)
 
 
-def test_unserialisable_result_raises_clearly(tools: ToolCache) -> None:
+def _nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_an_unserialisable_result_is_returned_uncached_and_logged(
+    tools: ToolCache, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The tool ran: its result reaches the caller even though it cannot be stored.
+    runs = 0
+
     @cached_tool(tools)
     def gives_tuple() -> tuple[int, int]:
+        nonlocal runs
+        runs += 1
         return (1, 2)
 
-    with pytest.raises(SerializationError, match=r"gives_tuple.*tuple.*result_type"):
-        gives_tuple()
+    with caplog.at_level("WARNING", logger="agentcache.tools"):
+        assert gives_tuple() == (1, 2)
+    assert "gives_tuple" in caplog.text and "result_type" in caplog.text
+    assert gives_tuple() == (1, 2)
+    assert runs == 2  # never cached
+    assert redis_client.keys(f"{tools.settings.redis.key_prefix}:*") == []  # no value, no lock
+
+
+@pytest.mark.parametrize("result_type", [None, list[object]])
+def test_a_result_nested_too_deep_is_returned_and_the_lock_released(
+    tools: ToolCache, redis_client: redis.Redis, result_type: object
+) -> None:
+    deep = _nested(5_000)
+
+    @cached_tool(tools, result_type=result_type, name=f"deep_{result_type is None}")
+    def deep_tool(q: str) -> list[object]:
+        return deep
+
+    assert deep_tool("a") is deep
+    prefix = tools.settings.redis.key_prefix
+    assert redis_client.keys(f"{prefix}:{LOCKS}:*") == []  # released: no waiter is held up
+    assert redis_client.keys(f"{prefix}:{TOOLS}:*") == []
+    assert deep_tool("a") is deep
+    assert deep_tool.cache_info().misses == 2
+
+
+async def test_a_result_nested_too_deep_is_returned_async(
+    atools: AsyncToolCache, redis_client: redis.Redis
+) -> None:
+    deep = _nested(5_000)
+
+    @cached_tool(atools)
+    async def deep_tool(q: str) -> list[object]:
+        return deep
+
+    assert await deep_tool("a") is deep
+    prefix = atools.settings.redis.key_prefix
+    assert redis_client.keys(f"{prefix}:*") == []
+
+
+@pytest.mark.parametrize("ttl", [1e30, 10**16, math.nan, math.inf, 0, -5, True])
+def test_a_bad_tool_ttl_is_refused_when_decorating(
+    tools: ToolCache, atools: AsyncToolCache, ttl: float
+) -> None:
+    def plain(q: str) -> str:
+        return q
+
+    async def coro(q: str) -> str:
+        return q
+
+    with pytest.raises(InvalidInputError, match=r"ttl of tool 'plain' must be .*315360000"):
+        cached_tool(tools, ttl=ttl)(plain)
+    with pytest.raises(InvalidInputError, match=r"ttl of tool 'coro' must be"):
+        cached_tool(atools, ttl=ttl)(coro)
 
 
 def test_ttl_from_decorator_expires(tools: ToolCache) -> None:
