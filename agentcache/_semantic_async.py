@@ -38,6 +38,7 @@ from agentcache._semantic_core import (
     CheckResult,
     IndexState,
     Scope,
+    bad_embedding,
     is_missing_index,
 )
 from agentcache.exceptions import InvalidInputError
@@ -169,9 +170,8 @@ class AsyncSemanticCache(_SemanticBase):
         try:
             vector = await self.embed_guard.arun("embed", compute)
         except InvalidInputError as exc:
-            # A broken embedder is a cache fault (a miss), not the caller's bad input.
-            self.embed_guard.failure(exc, "embed")
-            return None
+            # Wrong dims or NaN from the vectorizer is a setup bug: say so, even fail-open.
+            raise bad_embedding(model, exc) from None
         if vector is None:
             return None
         self.core.memo_put(model, text, vector)
@@ -334,7 +334,7 @@ class AsyncSemanticCache(_SemanticBase):
         tags: Sequence[str] | None = None,
         ttl: int | None = None,
         vector: Sequence[float] | Vector | None = None,
-    ) -> str:
+    ) -> str | None:
         """See ``SemanticCache.store``."""
         core = self.core
         scope = core.scope(tenant, agent, model)
@@ -344,16 +344,16 @@ class AsyncSemanticCache(_SemanticBase):
         tag_list = core.validate_tags(tags)
         ttl_seconds = core.validate_ttl(ttl)
         entry_vector = core.vector(vector) if vector is not None else await self._embed(prompt)
-        entry_id = core.entry_id(scope, prompt)
         if entry_vector is None or not await self._ready():
-            return entry_id
+            return None  # a cache fault (logged and counted): nothing stored
         blob = core.vector_bytes(entry_vector)
         keys, args, entry_id = core.store_args(
             scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
         )
         result = await self.guard.arun("store", lambda: self._store_script(keys=keys, args=args))
-        if result is not None:
-            self._count_stores(scope, 1, len(result[1]))
+        if result is None:
+            return None
+        self._count_stores(scope, 1, len(result[1]))
         return entry_id
 
     async def store_many(
@@ -372,18 +372,28 @@ class AsyncSemanticCache(_SemanticBase):
         rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
         ttl_seconds = core.validate_ttl(ttl)
         ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        embedded = vectors is None
         if vectors is None:
             texts = [prompt for prompt, _ in rows]
-            vectors = await self.embed_guard.arun(
-                "embed", lambda: self.vectorizer.aembed_many(texts)
-            )
+            try:
+                vectors = await self.embed_guard.arun(
+                    "embed", lambda: self.vectorizer.aembed_many(texts)
+                )
+            except InvalidInputError as exc:
+                raise bad_embedding(self.vectorizer.model, exc) from None
         if vectors is None or not await self._ready():
             return ids
         if len(vectors) != len(rows):
-            from agentcache.exceptions import InvalidInputError
-
+            if embedded:
+                got = ValueError(f"{len(vectors)} vectors for {len(rows)} texts")
+                raise bad_embedding(self.vectorizer.model, got)
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
-        blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
+        check = (
+            functools.partial(core.vectorizer_output, model=self.vectorizer.model)
+            if embedded
+            else core.vector
+        )
+        blobs = [core.vector_bytes(check(v)) for v in vectors]
         for start in range(0, len(rows), _BATCH):
             calls = [
                 core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
@@ -411,6 +421,7 @@ class AsyncSemanticCache(_SemanticBase):
         """See ``SemanticCache.feedback``."""
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
+        entry_id = core.validate_entry_id(entry_id)
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
 
@@ -437,6 +448,7 @@ class AsyncSemanticCache(_SemanticBase):
     async def invalidate(self, entry_id: str, *, tenant: str) -> bool:
         """See ``SemanticCache.invalidate``."""
         tenant = self.core.scope(tenant, "-", None).tenant
+        entry_id = self.core.validate_entry_id(entry_id)
         key = self.core.entry_key(tenant, entry_id)
         lru = self.core.lru_key(tenant)
 

@@ -38,7 +38,7 @@ from agentcache.metrics import (
     current_scope,
 )
 from agentcache.settings import AgentCacheSettings
-from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
+from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
 logger = logging.getLogger("agentcache.semantic")
 
@@ -69,7 +69,11 @@ class _SemanticBase:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
-        self.vectorizer: Vectorizer = vectorizer or vectorizer_from_settings(self.settings)
+        self.vectorizer: Vectorizer = (
+            vectorizer_from_settings(self.settings)
+            if vectorizer is None
+            else as_vectorizer(vectorizer)
+        )
         if self.vectorizer.dims != self.settings.embeddings.dims:
             raise ConfigurationError(
                 f"vectorizer {self.vectorizer.model} returns {self.vectorizer.dims}-dim vectors "

@@ -20,6 +20,7 @@ import numpy as np
 
 from agentcache import _keys
 from agentcache._hybrid import HybridPlanner
+from agentcache._limits import MAX_METADATA_BYTES, MAX_TTL_SECONDS, check_text, check_ttl
 from agentcache._policy import Candidate, Decision, DecisionPolicy
 from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
 from agentcache.metrics import bind_scope
@@ -53,10 +54,30 @@ _MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index
 # Atomic store: write the entry, set its TTL, mark it recently used, and
 # evict the tenant's least recently hit entries past the cap. A new entry's
 # hit count starts at 0; a replacement (same prompt and scope) keeps its count.
+# ARGV: now, ttl (whole seconds, 0: none), cap (0: none), entry id, the tenant's
+# entry prefix, then field/value pairs. Every argument is checked before the
+# first write: a refused EXPIRE after the HSET would leave an entry that never
+# expires and sits outside the LRU set (never evicted).
 STORE_SCRIPT = """
+local now, ttl, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local function whole(n, high)
+  return n ~= nil and n == n and n >= 0 and n <= high and n == math.floor(n)
+end
+if now == nil or now ~= now or now < 0 or now == math.huge then
+  return redis.error_reply('ERR agentcache store: bad time ' .. tostring(ARGV[1]))
+end
+if not whole(ttl, MAX_TTL) then
+  return redis.error_reply('ERR agentcache store: ttl must be a whole number of seconds in ' ..
+    '[0, MAX_TTL], got ' .. tostring(ARGV[2]))
+end
+if not whole(cap, 2147483647) then
+  return redis.error_reply('ERR agentcache store: bad cap ' .. tostring(ARGV[3]))
+end
+if #ARGV < 7 or (#ARGV - 5) % 2 ~= 0 or ARGV[4] == '' then
+  return redis.error_reply('ERR agentcache store: bad entry id or field list')
+end
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-local ttl = tonumber(ARGV[2])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 local lru_existed = redis.call('EXISTS', KEYS[2])
 local hits_existed = redis.call('EXISTS', KEYS[3])
@@ -78,7 +99,6 @@ end
 follow(KEYS[2], lru_existed)
 follow(KEYS[3], hits_existed)
 local evicted = {}
-local cap = tonumber(ARGV[3])
 if cap > 0 then
   while redis.call('ZCARD', KEYS[2]) > cap do
     local popped = redis.call('ZPOPMIN', KEYS[2])
@@ -92,7 +112,7 @@ if cap > 0 then
   end
 end
 return {existed, evicted}
-"""
+""".replace("MAX_TTL", str(MAX_TTL_SECONDS))
 
 # A served hit (KEYS: entry, LRU set, hits hash; ARGV: now, id, similarity, payload
 # fields): bump the count, record the similarity and the LRU time; the entry is only
@@ -247,6 +267,14 @@ class Scope:
         return self.model or ""
 
 
+def bad_embedding(model: str, exc: BaseException) -> ConfigurationError:
+    """The error for a vectorizer that returned an unusable vector (wrong dims, NaN...)."""
+    return ConfigurationError(
+        f"vectorizer {model!r} returned an unusable embedding: {exc} "
+        "(a bug in the vectorizer or its dims setting, AGENTCACHE_EMBEDDINGS__DIMS)"
+    )
+
+
 def is_missing_index(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _MISSING_INDEX_MARKERS)
@@ -355,7 +383,7 @@ class SemanticCore:
                 f"{what} is {len(prompt)} characters; the limit is {limit} "
                 "(AGENTCACHE_SEMANTIC__MAX_PROMPT_CHARS)"
             )
-        return prompt
+        return check_text(prompt, what)
 
     def validate_response(self, response: object) -> str:
         if not isinstance(response, str):
@@ -363,7 +391,7 @@ class SemanticCore:
                 f"response must be a string, got {type(response).__name__} "
                 "(serialise structured responses to JSON first)"
             )
-        size = len(response.encode("utf-8"))
+        size = len(check_text(response, "response").encode("utf-8"))
         if size > self.settings.semantic.max_response_bytes:
             raise InvalidInputError(
                 f"response is {size} bytes; the limit is "
@@ -378,9 +406,16 @@ class SemanticCore:
         if not isinstance(metadata, Mapping):
             raise InvalidInputError(f"metadata must be a mapping, got {type(metadata).__name__}")
         try:
-            return json.dumps(dict(metadata), sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            encoded = json.dumps(dict(metadata), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(f"metadata is not JSON-serialisable: {exc}") from None
+        # ensure_ascii (the default) made it ASCII: its length is its size in bytes.
+        if len(encoded) > MAX_METADATA_BYTES:
+            raise InvalidInputError(
+                f"metadata is {len(encoded)} bytes as JSON; the limit is {MAX_METADATA_BYTES} "
+                "(keep bulk in the response)"
+            )
+        return encoded
 
     def validate_tags(self, tags: Sequence[str] | None) -> list[str]:
         if tags is None:
@@ -392,18 +427,32 @@ class SemanticCore:
     def validate_threshold(self, threshold: float | None) -> float:
         if threshold is None:
             return self.settings.semantic.threshold
-        if not isinstance(threshold, int | float) or not 0.0 <= float(threshold) <= 1.0:
+        if (
+            isinstance(threshold, bool)  # True would pass as 1.0
+            or not isinstance(threshold, int | float)
+            or not 0.0 <= float(threshold) <= 1.0
+        ):
             raise InvalidInputError(
                 f"threshold is a minimum cosine similarity in [0, 1], got {threshold!r}"
             )
         return float(threshold)
 
     def validate_ttl(self, ttl: int | None) -> int:
+        """Whole seconds in [1, ``MAX_TTL_SECONDS``]; None: the settings' (0: no expiry)."""
         if ttl is None:
             return self.settings.semantic.ttl_seconds or 0
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
-            raise InvalidInputError(f"ttl must be a whole number of seconds >= 1, got {ttl!r}")
-        return ttl
+        return int(check_ttl(ttl, "ttl", whole=True))
+
+    def validate_entry_id(self, entry_id: object) -> str:
+        """An entry id as ``store`` returned it (checked before it becomes a key)."""
+        return _keys.validate_id(entry_id, "entry_id")
+
+    def vectorizer_output(self, value: Any, model: str) -> Vector:
+        """A vector the vectorizer returned; a bad one is a setup bug, not a cache fault."""
+        try:
+            return self.vector(value)
+        except InvalidInputError as exc:
+            raise bad_embedding(model, exc) from None
 
     def vector(self, value: Any) -> Vector:
         return as_vector(value, self.settings.embeddings.dims, what="embedding")

@@ -54,6 +54,7 @@ from agentcache._semantic_core import (
     CheckResult,
     IndexState,
     Scope,
+    bad_embedding,
     is_missing_index,
 )
 from agentcache.exceptions import InvalidInputError
@@ -184,9 +185,8 @@ class SemanticCache(_SemanticBase):
         try:
             vector = self.embed_guard.run("embed", compute)
         except InvalidInputError as exc:
-            # A broken embedder is a cache fault (a miss), not the caller's bad input.
-            self.embed_guard.failure(exc, "embed")
-            return None
+            # Wrong dims or NaN from the vectorizer is a setup bug: say so, even fail-open.
+            raise bad_embedding(model, exc) from None
         if vector is None:
             return None
         self.core.memo_put(model, text, vector)
@@ -356,12 +356,17 @@ class SemanticCache(_SemanticBase):
         tags: Sequence[str] | None = None,
         ttl: int | None = None,
         vector: Sequence[float] | Vector | None = None,
-    ) -> str:
-        """Store ``response`` for ``prompt``; return the entry id.
+    ) -> str | None:
+        """Store ``response`` for ``prompt``; return the entry id, or None if nothing was stored.
 
         Storing the same prompt again in the same tenant/agent/model replaces
         the entry. Past ``max_entries_per_tenant`` the tenant's least recently
-        hit entries are evicted.
+        hit entries are evicted. ``None`` means a cache fault (Redis or the
+        embedder unreachable) kept the entry out, fail-open: it was logged and
+        counted, and strict mode raises ``CacheUnavailableError`` instead.
+        ``ttl``: whole seconds, at most ``MAX_TTL_SECONDS`` (10 years). Bad
+        input raises ``InvalidInputError`` before anything is written; a
+        vectorizer returning an unusable vector raises ``ConfigurationError``.
         """
         core = self.core
         scope = core.scope(tenant, agent, model)
@@ -371,16 +376,16 @@ class SemanticCache(_SemanticBase):
         tag_list = core.validate_tags(tags)
         ttl_seconds = core.validate_ttl(ttl)
         entry_vector = core.vector(vector) if vector is not None else self._embed(prompt)
-        entry_id = core.entry_id(scope, prompt)
         if entry_vector is None or not self._ready():
-            return entry_id
+            return None  # a cache fault (logged and counted): nothing stored
         blob = core.vector_bytes(entry_vector)
         keys, args, entry_id = core.store_args(
             scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
         )
         result = self.guard.run("store", lambda: self._store_script(keys=keys, args=args))
-        if result is not None:
-            self._count_stores(scope, 1, len(result[1]))
+        if result is None:
+            return None
+        self._count_stores(scope, 1, len(result[1]))
         return entry_id
 
     def store_many(
@@ -403,16 +408,26 @@ class SemanticCache(_SemanticBase):
         rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
         ttl_seconds = core.validate_ttl(ttl)
         ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        embedded = vectors is None
         if vectors is None:
             texts = [prompt for prompt, _ in rows]
-            vectors = self.embed_guard.run("embed", lambda: self.vectorizer.embed_many(texts))
+            try:
+                vectors = self.embed_guard.run("embed", lambda: self.vectorizer.embed_many(texts))
+            except InvalidInputError as exc:
+                raise bad_embedding(self.vectorizer.model, exc) from None
         if vectors is None or not self._ready():
             return ids
         if len(vectors) != len(rows):
-            from agentcache.exceptions import InvalidInputError
-
+            if embedded:
+                got = ValueError(f"{len(vectors)} vectors for {len(rows)} texts")
+                raise bad_embedding(self.vectorizer.model, got)
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
-        blobs = [core.vector_bytes(core.vector(v)) for v in vectors]
+        check = (
+            functools.partial(core.vectorizer_output, model=self.vectorizer.model)
+            if embedded
+            else core.vector
+        )
+        blobs = [core.vector_bytes(check(v)) for v in vectors]
         for start in range(0, len(rows), _BATCH):
             calls = [
                 core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
@@ -445,6 +460,7 @@ class SemanticCache(_SemanticBase):
         """
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
+        entry_id = core.validate_entry_id(entry_id)
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
 
@@ -473,6 +489,7 @@ class SemanticCache(_SemanticBase):
     def invalidate(self, entry_id: str, *, tenant: str) -> bool:
         """Delete one entry; True if it existed."""
         tenant = self.core.scope(tenant, "-", None).tenant
+        entry_id = self.core.validate_entry_id(entry_id)
         key = self.core.entry_key(tenant, entry_id)
         lru = self.core.lru_key(tenant)
 

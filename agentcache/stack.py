@@ -27,7 +27,7 @@ from agentcache.metrics import Metrics
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.tools import AsyncToolCache, ToolCache
-from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
+from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
 
 def _vectorizer(
@@ -62,11 +62,16 @@ class AgentCache:
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
+        # Checked first: a plain function or a broken object fails before any connection.
+        base = (
+            vectorizer_from_settings(self.settings)
+            if vectorizer is None
+            else as_vectorizer(vectorizer)
+        )
         self._owns_client = client is None
         self.client: SyncClient = client if client is not None else sync_client(self.settings)
         self._owns_metrics = metrics is None
         self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
-        base = vectorizer or vectorizer_from_settings(self.settings)
         self.embeddings = EmbeddingCache(
             self.settings, self.client, model=base.model, dims=base.dims, metrics=self.metrics
         )
@@ -111,11 +116,16 @@ class AsyncAgentCache:
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings or AgentCacheSettings()
+        # Checked first: a plain function or a broken object fails before any connection.
+        base = (
+            vectorizer_from_settings(self.settings)
+            if vectorizer is None
+            else as_vectorizer(vectorizer)
+        )
         self._owns_client = client is None
         self.client: AsyncClient = client if client is not None else async_client(self.settings)
         self._owns_metrics = metrics is None
         self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
-        base = vectorizer or vectorizer_from_settings(self.settings)
         model, dims = base.model, base.dims
         # The cached vectorizer's sync path has a client of its own; only built when used.
         self._sync_embeddings = (

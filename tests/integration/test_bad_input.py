@@ -12,11 +12,12 @@ import pytest
 
 from agentcache.exceptions import (
     AgentCacheError,
+    ConfigurationError,
     InvalidInputError,
     SchemaError,
     SerializationError,
 )
-from agentcache.semantic import SemanticCache
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 
@@ -119,34 +120,228 @@ def test_bad_input_is_named_and_damages_nothing(
     assert cache.stats.errors == 0  # bad input is the caller's error, not a cache fault
 
 
+# Bounds checked before any I/O, identically by the sync and the async cache:
+# (method, overrides of its default arguments, message).
+SURROGATE = "t\ud800"
+BOUNDS: list[tuple[str, dict[str, Any], str]] = [
+    ("store", {"ttl": 10**16}, r"ttl must be a whole number of seconds in \[1, 315360000\]"),
+    ("store", {"ttl": 315_360_001}, "10 years at most"),
+    ("store_many", {"ttl": 10**16}, "ttl must be"),
+    ("store", {"tenant": SURROGATE}, "tenant is not valid Unicode"),
+    ("store", {"agent": SURROGATE}, "agent is not valid Unicode"),
+    ("store", {"model": SURROGATE}, "model is not valid Unicode"),
+    ("store", {"tags": ["ok", SURROGATE]}, "tag is not valid Unicode"),
+    ("store", {"prompt": "refund " + SURROGATE}, "prompt is not valid Unicode"),
+    ("store", {"response": "yes " + SURROGATE}, "response is not valid Unicode"),
+    ("check", {"prompt": "refund " + SURROGATE}, "prompt is not valid Unicode"),
+    ("check", {"tenant": SURROGATE}, "tenant is not valid Unicode"),
+    ("check", {"threshold": True}, "threshold"),
+    ("invalidate_similar", {"threshold": True}, "threshold"),
+    ("store", {"metadata": {"blob": "x" * 100_000}}, "metadata is 100012 bytes.*65536"),
+    ("invalidate", {"entry_id": None}, "entry_id must be a string, got NoneType"),
+    ("invalidate", {"entry_id": SURROGATE}, "entry_id is not valid Unicode"),
+    ("feedback", {"entry_id": None}, "entry_id must be a string, got NoneType"),
+]
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "store": {"prompt": PROMPT, "response": "overwritten!", "tenant": "acme", "agent": "support"},
+    "store_many": {"items": [(PROMPT, "overwritten!")], "tenant": "acme", "agent": "support"},
+    "check": {"prompt": PROMPT, "tenant": "acme", "agent": "support"},
+    "invalidate_similar": {"text": PROMPT, "tenant": "acme", "threshold": 0.5},
+    "invalidate": {"entry_id": "0" * 32, "tenant": "acme"},
+    "feedback": {"entry_id": "0" * 32, "correct": False, "tenant": "acme"},
+}
+POSITIONAL = {"store": 2, "store_many": 1, "check": 1, "invalidate_similar": 1, "invalidate": 1}
+
+
+def _bound_call(cache: object, method: str, overrides: dict[str, Any]) -> Any:
+    kwargs = {**DEFAULTS[method], **overrides}
+    names = list(DEFAULTS[method])[: POSITIONAL.get(method, 2)]
+    args = [kwargs.pop(name) for name in names]
+    return getattr(cache, method)(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("method", "overrides", "message"), BOUNDS)
+def test_bounds_are_checked_before_anything_is_written(
+    cache: SemanticCache, method: str, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        _bound_call(cache, method, overrides)
+    assert_intact(cache)
+    assert cache.stats.errors == 0
+
+
+@pytest.mark.parametrize(("method", "overrides", "message"), BOUNDS)
+async def test_bounds_are_checked_before_anything_is_written_async(
+    settings: AgentCacheSettings, method: str, overrides: dict[str, Any], message: str
+) -> None:
+    cache = await AsyncSemanticCache.create(settings, vectorizer=HashingVectorizer())
+    try:
+        await cache.store(PROMPT, ANSWER, tenant="acme", agent="support", metadata={"v": 1})
+        with pytest.raises(InvalidInputError, match=message):
+            await _bound_call(cache, method, overrides)
+        hit = await cache.check(PROMPT, tenant="acme", agent="support")
+        assert hit is not None and (hit.response, hit.metadata) == (ANSWER, {"v": 1})
+        assert await cache.count("acme") == 1
+        assert cache.stats.errors == 0
+    finally:
+        await cache.drop()
+        await cache.aclose()
+
+
+def test_ttl_at_the_bound_is_accepted(cache: SemanticCache, redis_client: Any) -> None:
+    from agentcache._limits import MAX_TTL_SECONDS
+
+    entry_id = cache.store("kept ten years", "yes", tenant="acme", agent="support",
+                           ttl=MAX_TTL_SECONDS)  # fmt: skip
+    assert entry_id is not None
+    key = cache.core.entry_key("acme", entry_id)
+    assert MAX_TTL_SECONDS - 60 < redis_client.ttl(key) <= MAX_TTL_SECONDS
+    assert redis_client.zscore(cache.core.lru_key("acme"), entry_id) is not None
+
+
+@pytest.mark.parametrize("bad_ttl", ["10000000000000000", "-1", "1.5", "nan", "inf", "ten"])
+def test_the_store_script_refuses_a_bad_ttl_before_writing(
+    cache: SemanticCache, redis_client: Any, bad_ttl: str
+) -> None:
+    import redis
+
+    from agentcache._semantic_core import STORE_SCRIPT
+
+    core = cache.core
+    scope = core.scope("fresh-tenant", "support", None)
+    blob = core.vector_bytes(core.vector(HashingVectorizer().embed(PROMPT)))
+    keys, args, _ = core.store_args(scope, PROMPT, ANSWER, blob, "{}", [], 100)
+    args[1] = bad_ttl
+    with pytest.raises(redis.ResponseError, match="ttl must be a whole number"):
+        redis_client.eval(STORE_SCRIPT, len(keys), *keys, *args)
+    # Nothing written: no entry hash (left without TTL or LRU membership), no side keys.
+    assert [redis_client.exists(key) for key in keys] == [0, 0, 0]
+    assert cache.count("fresh-tenant") == 0
+    args[1] = 100
+    redis_client.eval(STORE_SCRIPT, len(keys), *keys, *args)
+    assert 0 < redis_client.ttl(keys[0]) <= 100  # the same call with a good TTL writes
+
+
 def test_bad_input_is_also_a_value_error(cache: SemanticCache) -> None:
     # Callers that only know the standard library can still catch it.
     with pytest.raises(ValueError):
         cache.check("", tenant="acme", agent="support")
 
 
-def test_a_vectorizer_returning_nan_is_a_fault_not_stored(settings: AgentCacheSettings) -> None:
-    from agentcache import CacheUnavailableError
+def _strict(settings: AgentCacheSettings) -> AgentCacheSettings:
+    return settings.model_copy(
+        update={"reliability": settings.reliability.model_copy(update={"strict": True})}
+    )
+
+
+BROKEN_VECTORIZERS = {
+    "nan": (lambda text: [math.nan] * 32, "NaN or infinite"),
+    "wrong dims": (lambda text: [0.1] * 31, "31 dimensions, expected 32"),
+}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("case", sorted(BROKEN_VECTORIZERS))
+def test_a_broken_vectorizer_is_a_setup_error_not_a_miss(
+    settings: AgentCacheSettings, case: str, strict: bool
+) -> None:
+    # Wrong dims or NaN from the vectorizer is the caller's bug: even fail-open it is
+    # raised (naming the vectorizer), never logged as an outage and served as a miss.
     from agentcache.vectorizers import CallableVectorizer
 
-    broken = CallableVectorizer(lambda text: [math.nan] * 32, dims=32, model="test-hash")
+    fn, message = BROKEN_VECTORIZERS[case]
+    broken = CallableVectorizer(fn, dims=32, model="broken-model")
+    config = _strict(settings) if strict else settings
     with SemanticCache(settings, vectorizer=HashingVectorizer()) as good:
         good.store(PROMPT, ANSWER, tenant="acme", agent="support")
-        # Fail-open: the broken embedder is counted and logged, the call is a miss.
-        with SemanticCache(settings, vectorizer=broken) as bad:
-            bad.store("new prompt", "new answer", tenant="acme", agent="support")
-            assert bad.check("another prompt", tenant="acme", agent="support") is None
-            assert bad.embed_guard.faults == 2
-        strict = settings.model_copy(
-            update={"reliability": settings.reliability.model_copy(update={"strict": True})}
-        )
-        with (
-            SemanticCache(strict, vectorizer=broken) as bad,
-            pytest.raises(CacheUnavailableError, match="NaN"),
-        ):
-            bad.store("new prompt", "new answer", tenant="acme", agent="support")
+        with SemanticCache(config, vectorizer=broken) as bad:
+            for call in (
+                lambda: bad.store("new prompt", "new answer", tenant="acme", agent="support"),
+                lambda: bad.check("another prompt", tenant="acme", agent="support"),
+                lambda: bad.store_many([("p1", "a1")], tenant="acme", agent="support"),
+            ):
+                with pytest.raises(ConfigurationError, match=f"broken-model.*{message}"):
+                    call()
+            assert bad.stats.errors == 0 and bad.embed_guard.faults == 0
         assert good.count("acme") == 1
         good.drop()
+
+
+async def test_a_broken_vectorizer_is_a_setup_error_async(settings: AgentCacheSettings) -> None:
+    from agentcache.vectorizers import CallableVectorizer
+
+    broken = CallableVectorizer(lambda text: [0.1] * 31, dims=32, model="broken-model")
+    cache = await AsyncSemanticCache.create(settings, vectorizer=broken)
+    try:
+        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+            await cache.store("new prompt", "new answer", tenant="acme", agent="support")
+        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+            await cache.check("new prompt", tenant="acme", agent="support")
+        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+            await cache.store_many([("p1", "a1")], tenant="acme", agent="support")
+        assert cache.stats.errors == 0
+        assert await cache.count("acme") == 0
+    finally:
+        await cache.drop()
+        await cache.aclose()
+
+
+def test_a_plain_function_as_vectorizer_is_refused_naming_the_wrapper(
+    settings: AgentCacheSettings,
+) -> None:
+    def embed(text: str) -> list[float]:
+        return [0.1] * 32
+
+    with pytest.raises(ConfigurationError, match="CallableVectorizer"):
+        SemanticCache(settings, vectorizer=embed)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="CallableVectorizer"):
+        AsyncSemanticCache(settings, vectorizer=embed)  # type: ignore[arg-type]
+    from agentcache import AgentCache
+
+    with pytest.raises(ConfigurationError, match="CallableVectorizer"):
+        AgentCache(settings, vectorizer=embed)  # type: ignore[arg-type]
+
+
+class SyncOnly:
+    """A vectorizer object with no async methods and no batch method."""
+
+    model = "sync-only"
+    dims = 32
+
+    def __init__(self) -> None:
+        self.inner = HashingVectorizer()
+        self.threads: set[str] = set()
+
+    def embed(self, text: str) -> Any:
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        return self.inner.embed(text)
+
+
+async def test_a_sync_only_vectorizer_gets_async_methods_in_a_thread(
+    settings: AgentCacheSettings,
+) -> None:
+    import threading
+
+    vectorizer = SyncOnly()
+    cache = await AsyncSemanticCache.create(settings, vectorizer=vectorizer)  # type: ignore[arg-type]
+    try:
+        stored = await cache.store(PROMPT, ANSWER, tenant="acme", agent="support")
+        assert stored is not None
+        assert await cache.store_many([("p1", "a1")], tenant="acme", agent="support")
+        hit = await cache.check(PROMPT + " please", tenant="acme", agent="support", threshold=0.5)
+        assert hit is not None and hit.response == ANSWER
+        assert await cache.count("acme") == 2
+        # Embedded off the event loop's thread: a slow model never blocks the loop.
+        assert vectorizer.threads and threading.current_thread().name not in vectorizer.threads
+    finally:
+        await cache.drop()
+        await cache.aclose()
+    with SemanticCache(settings, vectorizer=SyncOnly()) as sync:  # type: ignore[arg-type]
+        assert sync.store(PROMPT, ANSWER, tenant="acme", agent="support") is not None
+        assert sync.check(PROMPT, tenant="acme", agent="support") is not None
+        sync.drop()
 
 
 SCHEMAS = {

@@ -63,9 +63,9 @@ def test_a_dead_server_is_a_miss_not_an_error(server: EmbeddedRedis) -> None:
         server.kill()
         assert cache.check(PROMPT, tenant="acme", agent="support") is None
         assert cache.check("another question", tenant="acme", agent="support") is None
-        entry_id = cache.store("q", "a", tenant="acme", agent="support")
-        assert isinstance(entry_id, str) and len(entry_id) == 32
-        assert cache.invalidate(entry_id, tenant="acme") is False
+        # Nothing was stored, and store() says so rather than handing out an id.
+        assert cache.store("q", "a", tenant="acme", agent="support") is None
+        assert cache.invalidate("0" * 32, tenant="acme") is False
         assert cache.invalidate_tenant("acme") == 0
         assert cache.count("acme") == 0
         assert cache.guard.state == OPEN
@@ -140,11 +140,12 @@ async def test_async_cache_recovers_after_a_restart(server: EmbeddedRedis) -> No
         await cache.store(PROMPT, "Use the reset link.", tenant="acme", agent="support")
         server.kill()
         assert await cache.check(PROMPT, tenant="acme", agent="support") is None
-        assert await cache.store("q", "a", tenant="acme", agent="support")
+        assert await cache.store("q", "a", tenant="acme", agent="support") is None
         server.start()
         wait_for(lambda: cache.guard.state != OPEN)
         assert await cache.check("anything", tenant="acme", agent="support") is None
-        await cache.store(PROMPT, "Use the new link.", tenant="acme", agent="support")
+        stored = await cache.store(PROMPT, "Use the new link.", tenant="acme", agent="support")
+        assert stored is not None and len(stored) == 32
         hit = await cache.check(PROMPT + "?", tenant="acme", agent="support", threshold=0.5)
         assert hit is not None and hit.response == "Use the new link."
         assert cache.stats.errors >= 2
