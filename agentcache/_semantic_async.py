@@ -422,6 +422,7 @@ class AsyncSemanticCache(_SemanticBase):
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
         entry_id = core.validate_entry_id(entry_id)
+        similarity = core.validate_similarity(similarity)
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
 

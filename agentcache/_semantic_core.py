@@ -70,7 +70,7 @@ if not whole(ttl, MAX_TTL) then
   return redis.error_reply('ERR agentcache store: ttl must be a whole number of seconds in ' ..
     '[0, MAX_TTL], got ' .. tostring(ARGV[2]))
 end
-if not whole(cap, 2147483647) then
+if not whole(cap, 9007199254740991) then
   return redis.error_reply('ERR agentcache store: bad cap ' .. tostring(ARGV[3]))
 end
 if #ARGV < 7 or (#ARGV - 5) % 2 ~= 0 or ARGV[4] == '' then
@@ -442,6 +442,20 @@ class SemanticCore:
         if ttl is None:
             return self.settings.semantic.ttl_seconds or 0
         return int(check_ttl(ttl, "ttl", whole=True))
+
+    def validate_similarity(self, similarity: object) -> float | None:
+        """A feedback similarity: None (the last hit's) or a cosine similarity in [-1, 1]."""
+        if similarity is None:
+            return None
+        if (
+            isinstance(similarity, bool)
+            or not isinstance(similarity, int | float)
+            or not -1.0 <= float(similarity) <= 1.0
+        ):
+            raise InvalidInputError(
+                f"similarity is a cosine similarity in [-1, 1], got {similarity!r}"
+            )
+        return float(similarity)
 
     def validate_entry_id(self, entry_id: object) -> str:
         """An entry id as ``store`` returned it (checked before it becomes a key)."""

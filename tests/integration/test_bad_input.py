@@ -141,6 +141,8 @@ BOUNDS: list[tuple[str, dict[str, Any], str]] = [
     ("invalidate", {"entry_id": None}, "entry_id must be a string, got NoneType"),
     ("invalidate", {"entry_id": SURROGATE}, "entry_id is not valid Unicode"),
     ("feedback", {"entry_id": None}, "entry_id must be a string, got NoneType"),
+    ("feedback", {"similarity": True}, "similarity is a cosine similarity"),
+    ("feedback", {"similarity": float("nan")}, "similarity is a cosine similarity"),
 ]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "store": {"prompt": PROMPT, "response": "overwritten!", "tenant": "acme", "agent": "support"},
@@ -273,11 +275,11 @@ async def test_a_broken_vectorizer_is_a_setup_error_async(settings: AgentCacheSe
     broken = CallableVectorizer(lambda text: [0.1] * 31, dims=32, model="broken-model")
     cache = await AsyncSemanticCache.create(settings, vectorizer=broken)
     try:
-        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+        with pytest.raises(ConfigurationError, match=r"broken-model.*31 dimensions"):
             await cache.store("new prompt", "new answer", tenant="acme", agent="support")
-        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+        with pytest.raises(ConfigurationError, match=r"broken-model.*31 dimensions"):
             await cache.check("new prompt", tenant="acme", agent="support")
-        with pytest.raises(ConfigurationError, match="broken-model.*31 dimensions"):
+        with pytest.raises(ConfigurationError, match=r"broken-model.*31 dimensions"):
             await cache.store_many([("p1", "a1")], tenant="acme", agent="support")
         assert cache.stats.errors == 0
         assert await cache.count("acme") == 0
