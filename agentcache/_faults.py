@@ -143,6 +143,10 @@ class FaultGuard:
                 f"{self.layer} {operation}: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def _end_probe(self) -> None:
+        with self._lock:
+            self._probing = False
+
     def unavailable(self, operation: str) -> None:
         """Called when the breaker skipped a call; raises in strict mode."""
         if self.settings.strict:
@@ -161,6 +165,9 @@ class FaultGuard:
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
+        except BaseException:
+            self._end_probe()  # not a fault (e.g. bad input): the next call may probe
+            raise
         finally:
             if self._on_latency is not None:
                 self._on_latency(operation, time.perf_counter() - started)
@@ -178,6 +185,9 @@ class FaultGuard:
         except FAULTS as exc:
             self.failure(exc, operation)
             return None
+        except BaseException:
+            self._end_probe()  # not a fault (e.g. bad input): the next call may probe
+            raise
         finally:
             if self._on_latency is not None:
                 self._on_latency(operation, time.perf_counter() - started)

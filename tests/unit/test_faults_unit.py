@@ -90,6 +90,32 @@ def test_a_failed_probe_reopens_for_a_full_cooldown() -> None:
     assert guard.state == HALF_OPEN
 
 
+async def test_a_probe_that_raises_bad_input_leaves_the_next_probe_free() -> None:
+    # A half-open probe ended by an input error (a broken vectorizer's NaN) must not
+    # hold the probe slot forever: the circuit would never close again.
+    def bad() -> None:
+        raise InvalidInputError("embedding contains NaN or infinite values")
+
+    async def abad() -> None:
+        bad()
+
+    clock = Clock()
+    guard = make(clock)
+    for _ in range(3):
+        guard.run("check", down)
+    clock.now += 5.0
+    with pytest.raises(InvalidInputError):
+        guard.run("check", bad)
+    assert guard.run("check", lambda: 7) == 7  # the next probe goes through, and closes
+    assert guard.state == CLOSED
+    for _ in range(3):
+        guard.run("check", down)
+    clock.now += 5.0
+    with pytest.raises(InvalidInputError):
+        await guard.arun("check", abad)
+    assert guard.allow() is True
+
+
 def test_strict_mode_raises_cache_unavailable_with_the_cause() -> None:
     guard = make(Clock(), strict=True)
     with pytest.raises(CacheUnavailableError, match="test check: ConnectionError") as info:
