@@ -161,7 +161,9 @@ def arguments_digest(arguments: Mapping[str, Any]) -> str:
 
 def value_digest(canon: Canonical) -> str:
     """Digest of an already canonical value."""
-    data = _dumps(canon).encode("utf-8")
+    # surrogatepass: a lone surrogate in an argument still gets its own stable key
+    # (valid text encodes exactly as with strict UTF-8, so no existing key changes).
+    data = _dumps(canon).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 

@@ -80,9 +80,10 @@ def dumps(value: object, result_type: Any = None) -> bytes:
             raise SerializationError("result is nested too deeply to store") from None
         try:
             payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            data = payload.encode("utf-8")  # a lone surrogate fails here
         except (TypeError, ValueError, RecursionError) as exc:
             raise SerializationError(f"result cannot be serialised as JSON: {exc}") from exc
-        return _JSON_HEADER + payload.encode("utf-8")
+        return _JSON_HEADER + data
     try:
         adapter = _adapter(result_type)
         data = adapter.dump_json(value, warnings="error")

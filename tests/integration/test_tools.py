@@ -272,6 +272,22 @@ async def test_a_result_nested_too_deep_is_returned_async(
     assert redis_client.keys(f"{prefix}:*") == []
 
 
+def test_lone_surrogates_in_arguments_are_keyed_and_in_results_returned(tools: ToolCache) -> None:
+    runs: list[str] = []
+
+    @cached_tool(tools)
+    def echo(q: str, broken: bool) -> str:
+        runs.append(q)
+        return "ok " + (q if broken else "")
+
+    assert echo("t\ud800", False) == "ok "
+    assert echo("t\ud800", False) == "ok "  # keyed and cached
+    assert echo("t\udfff", False) == "ok "  # another surrogate, another key
+    assert echo("x\ud800", True) == "ok x\ud800"  # not storable: returned, not cached
+    assert echo("x\ud800", True) == "ok x\ud800"
+    assert runs == ["t\ud800", "t\udfff", "x\ud800", "x\ud800"]
+
+
 @pytest.mark.parametrize("ttl", [1e30, 10**16, math.nan, math.inf, 0, -5, True])
 def test_a_bad_tool_ttl_is_refused_when_decorating(
     tools: ToolCache, atools: AsyncToolCache, ttl: float
