@@ -364,7 +364,8 @@ class SemanticCache(_SemanticBase):
         hit entries are evicted. ``None`` means a cache fault (Redis or the
         embedder unreachable) kept the entry out, fail-open: it was logged and
         counted, and strict mode raises ``CacheUnavailableError`` instead.
-        ``ttl``: whole seconds, at most ``MAX_TTL_SECONDS`` (10 years). Bad
+        ``ttl``: whole seconds, at most ``MAX_TTL_SECONDS`` (10 years);
+        ``metadata``: at most 64 KiB as JSON (``MAX_METADATA_BYTES``). Bad
         input raises ``InvalidInputError`` before anything is written; a
         vectorizer returning an unusable vector raises ``ConfigurationError``.
         """
