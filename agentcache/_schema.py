@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,35 @@ REQUIRED_FIELDS = {"tenant": "tag", "agent": "tag", "model": "tag", "embedding":
 VECTOR_FIELD = "embedding"
 
 
-def load_schema_dict(path: Path) -> dict[str, Any]:
-    """Read and structurally check the schema YAML; raise ``SchemaError`` naming the problem."""
+# The schema shipped in the package (agentcache/schema/), a copy of the top-level
+# schema/semantic_cache.yaml that operators read and edit.
+PACKAGED_SCHEMA = ("schema", "semantic_cache.yaml")
+
+
+def packaged_schema_text() -> str:
+    """The YAML of the schema shipped in the package (no path needed: works from a wheel)."""
+    resource = importlib.resources.files("agentcache").joinpath(*PACKAGED_SCHEMA)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return resource.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError(
+            "the packaged schema agentcache/schema/semantic_cache.yaml is missing from this "
+            "install; set AGENTCACHE_SEMANTIC__SCHEMA_PATH to a schema YAML"
+        ) from None
+
+
+def load_schema_dict(path: Path | None) -> dict[str, Any]:
+    """Read and structurally check the schema YAML; raise ``SchemaError`` naming the problem.
+
+    ``path=None`` reads the schema shipped in the package.
+    """
+    try:
+        if path is None:
+            path = Path("agentcache", *PACKAGED_SCHEMA)  # named in messages only
+            text = packaged_schema_text()
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise SchemaError(f"schema file not found: {path}") from None
     except yaml.YAMLError as exc:
@@ -52,6 +78,8 @@ def build_schema(
     """The redisvl ``IndexSchema`` for one physical index, dims and HNSW knobs from settings."""
     source = path or settings.semantic.schema_path
     raw = load_schema_dict(source)
+    if source is None:
+        source = Path("agentcache", *PACKAGED_SCHEMA)  # for the message below
     raw.setdefault("index", {})
     raw["index"].update(
         {"name": index_name, "prefix": key_prefix, "key_separator": ":", "storage_type": "hash"}

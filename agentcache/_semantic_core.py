@@ -519,9 +519,15 @@ class SemanticCore:
         return [name for entry_id in entry_ids for name in (entry_id, f"{entry_id}:sim")]
 
     def side_patterns(self) -> tuple[str, ...]:
-        """SCAN globs of every tenant's LRU set and hits hash (``clear``)."""
-        prefix = self.settings.redis.key_prefix
-        return f"{prefix}:{_keys.LRU}:*", f"{prefix}:{_keys.HITS}:*"
+        """SCAN globs of every tenant's LRU set and hits hash in this index (``clear``).
+
+        The side keys end in the index name, and neither the key prefix nor the
+        index name nor an encoded tenant can hold a brace, a colon or a glob
+        character, so these match this index's keys only: another index on the
+        same key prefix keeps its LRU sets and hit counts.
+        """
+        prefix, index = self.settings.redis.key_prefix, self.settings.semantic.index_name
+        return tuple(f"{prefix}:{layer}:{{*}}:{index}" for layer in (_keys.LRU, _keys.HITS))
 
     # -- queries ------------------------------------------------------------
     def filter_expr(

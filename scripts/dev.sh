@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up a virtualenv in .venv (idempotent) and run the demo or the tests.
 #   scripts/dev.sh demo     the main job: semantic cache on the embedded Redis Stack
-#   scripts/dev.sh test     lint, type-check and the full test suite (what CI runs)
+#   scripts/dev.sh test     lint, type-check, the packaging smoke test (scripts/wheel_smoke.sh:
+#                           the built wheel in a fresh virtualenv; WHEEL_SMOKE=0 skips it)
+#                           and the full test suite (what CI runs)
 #   scripts/dev.sh setup    only install
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,9 @@ case "${1:-test}" in
     shift || true
     "$VENV/bin/ruff" check agentcache tests bench scripts
     "$VENV/bin/mypy" agentcache
+    if [ "${WHEEL_SMOKE:-1}" != 0 ]; then
+      PYTHON="$PYTHON" scripts/wheel_smoke.sh
+    fi
     exec "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
     ;;
   *)

@@ -27,8 +27,6 @@ def rows() -> list[tuple[str, str, str]]:
                 value = "{}" if isinstance(value, dict) else "[]"
             elif value is None:
                 value = "unset"
-            elif hasattr(value, "name") and group_name == "semantic" and name == "schema_path":
-                value = "schema/semantic_cache.yaml"
             out.append((env_var_name((group_name, name)), f"`{value}`", field.description or ""))
     return out
 

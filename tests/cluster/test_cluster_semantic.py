@@ -165,3 +165,39 @@ async def test_async_cache_on_the_cluster(cluster_settings: AgentCacheSettings) 
 
 def test_cluster_client_is_used(cache: SemanticCache) -> None:
     assert isinstance(cache.client, RedisCluster)
+
+
+def _capped(settings: AgentCacheSettings, index_name: str) -> AgentCacheSettings:
+    semantic = settings.semantic.model_copy(
+        update={"index_name": index_name, "max_entries_per_tenant": 3}
+    )
+    return settings.model_copy(update={"semantic": semantic})
+
+
+@pytest.mark.parametrize("wipe", ["clear", "drop"])
+def test_clear_and_drop_leave_another_index_on_the_same_prefix_alone(
+    cluster_settings: AgentCacheSettings, cluster_client: RedisCluster, wipe: str
+) -> None:
+    mine = SemanticCache(_capped(cluster_settings, "mine"), vectorizer=HashingVectorizer(DIMS))
+    other = SemanticCache(_capped(cluster_settings, "other"), vectorizer=HashingVectorizer(DIMS))
+    tenants = [f"tenant-{i}" for i in range(6)]  # spread over the three primaries
+    for tenant in tenants:
+        for i in range(3):
+            mine.store(f"mine question {i}", "m", tenant=tenant, agent="a")
+            other.store(f"other question {i}", "o", tenant=tenant, agent="a")
+            time.sleep(0.002)
+        assert other.check("other question 0", tenant=tenant, agent="a") is not None
+
+    getattr(mine, wipe)()
+
+    for tenant in tenants:
+        assert cluster_client.exists(mine.core.lru_key(tenant)) == 0
+        assert cluster_client.zcard(other.core.lru_key(tenant)) == 3
+        other.store("other question 3", "o", tenant=tenant, agent="a")  # evicts question 1
+        assert other.count(tenant) == 3
+        assert other.check("other question 1", tenant=tenant, agent="a", threshold=0.99) is None
+        again = other.check("other question 0", tenant=tenant, agent="a")
+        assert again is not None and again.hit_count == 2
+    other.drop()
+    other.close()
+    mine.close()

@@ -439,3 +439,46 @@ def test_both_query_forms_serve_the_nearest_entry_above_the_threshold(
     assert cache.check("q2", tenant="t", agent="a", threshold=0.95, vector=far) is None
     assert cache.check("q2", tenant="t", agent="a", threshold=0.7, vector=far) is not None
     cache.drop()
+
+
+def _capped(settings: AgentCacheSettings, index_name: str) -> AgentCacheSettings:
+    semantic = settings.semantic.model_copy(
+        update={"index_name": index_name, "max_entries_per_tenant": 3}
+    )
+    return settings.model_copy(update={"semantic": semantic})
+
+
+@pytest.mark.parametrize("wipe", ["clear", "drop"])
+def test_clear_and_drop_leave_another_index_on_the_same_prefix_alone(
+    settings: AgentCacheSettings, redis_client: redis.Redis, wipe: str
+) -> None:
+    mine = SemanticCache(_capped(settings, "mine"), vectorizer=HashingVectorizer(32))
+    other = SemanticCache(_capped(settings, "other"), vectorizer=HashingVectorizer(32))
+    assert mine.settings.redis.key_prefix == other.settings.redis.key_prefix
+    ids = []
+    for i in range(3):
+        mine.store(f"mine question {i}", "m", tenant="t", agent="a")
+        ids.append(other.store(f"other question {i}", "o", tenant="t", agent="a"))
+        time.sleep(0.002)
+    # Hit the oldest of the other index's entries: it becomes the most recent.
+    hit = other.check("other question 0", tenant="t", agent="a")
+    assert hit is not None and hit.hit_count == 1
+    lru, hits = other.core.lru_key("t"), other.core.hits_key("t")
+    assert mine.core.lru_key("t") != lru
+
+    getattr(mine, wipe)()
+
+    assert redis_client.exists(mine.core.lru_key("t"), mine.core.hits_key("t")) == 0
+    assert redis_client.zcard(lru) == 3
+    assert redis_client.hget(hits, ids[0]) == b"1"
+    assert other.count("t") == 3
+    time.sleep(0.002)
+    other.store("other question 3", "o", tenant="t", agent="a")  # evicts question 1
+    assert other.count("t") == 3
+    assert other.stats.evictions == 1
+    assert other.check("other question 1", tenant="t", agent="a", threshold=0.99) is None
+    again = other.check("other question 0", tenant="t", agent="a")
+    assert again is not None and again.hit_count == 2
+    other.drop()
+    other.close()
+    mine.close()

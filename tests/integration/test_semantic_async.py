@@ -76,3 +76,48 @@ async def test_concurrent_async_checks(settings: AgentCacheSettings) -> None:
     assert [h.response if h else None for h in hits] == [str(i) for i in range(10)]
     await cache.drop()
     await cache.aclose()
+
+
+def _capped(settings: AgentCacheSettings, index_name: str) -> AgentCacheSettings:
+    semantic = settings.semantic.model_copy(
+        update={"index_name": index_name, "max_entries_per_tenant": 3}
+    )
+    return settings.model_copy(update={"semantic": semantic})
+
+
+@pytest.mark.parametrize("wipe", ["clear", "drop"])
+async def test_async_clear_and_drop_leave_another_index_on_the_same_prefix_alone(
+    settings: AgentCacheSettings, wipe: str
+) -> None:
+    mine = await AsyncSemanticCache.create(
+        _capped(settings, "mine"), vectorizer=HashingVectorizer(32)
+    )
+    other = await AsyncSemanticCache.create(
+        _capped(settings, "other"), vectorizer=HashingVectorizer(32)
+    )
+    ids = []
+    for i in range(3):
+        await mine.store(f"mine question {i}", "m", tenant="t", agent="a")
+        ids.append(await other.store(f"other question {i}", "o", tenant="t", agent="a"))
+        await asyncio.sleep(0.002)
+    hit = await other.check("other question 0", tenant="t", agent="a")
+    assert hit is not None and hit.hit_count == 1
+    lru, hits = other.core.lru_key("t"), other.core.hits_key("t")
+
+    await getattr(mine, wipe)()
+
+    client = other.client
+    assert await client.exists(mine.core.lru_key("t"), mine.core.hits_key("t")) == 0
+    assert await client.zcard(lru) == 3
+    assert await client.hget(hits, ids[0]) in (b"1", "1")
+    assert await other.count("t") == 3
+    await asyncio.sleep(0.002)
+    await other.store("other question 3", "o", tenant="t", agent="a")  # evicts question 1
+    assert await other.count("t") == 3
+    assert other.stats.evictions == 1
+    assert await other.check("other question 1", tenant="t", agent="a", threshold=0.99) is None
+    again = await other.check("other question 0", tenant="t", agent="a")
+    assert again is not None and again.hit_count == 2
+    await other.drop()
+    await other.aclose()
+    await mine.aclose()
