@@ -22,6 +22,7 @@ from redis.exceptions import NoPermissionError
 
 from agentcache.acl import tenant_acl_rules, tenant_acl_setuser
 from agentcache.embeddings import EmbeddingCache
+from agentcache.metrics import STORES, Series, read_counters
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
@@ -98,11 +99,16 @@ def tenant(redis_url: str, tenant_user: tuple[str, str]) -> Iterator[redis.Redis
     client.close()
 
 
-def _as_tenant(settings: AgentCacheSettings, tenant_user: tuple[str, str]) -> AgentCacheSettings:
+def _as_tenant(
+    settings: AgentCacheSettings, tenant_user: tuple[str, str], *, strict: bool = True
+) -> AgentCacheSettings:
+    """``settings`` connecting as the tenant user; strict by default, so that a
+    refusal surfaces instead of hiding as a miss."""
     user, password = tenant_user
+    assert settings.redis.url is not None
     data = settings.model_dump()
     data["redis"]["url"] = settings.redis.url.replace("redis://", f"redis://{user}:{password}@")
-    data["reliability"]["strict"] = True  # a refusal must surface, not hide as a miss
+    data["reliability"]["strict"] = strict
     return AgentCacheSettings(**data)
 
 
@@ -239,7 +245,10 @@ def test_the_tenants_library_calls_work_with_its_credentials(
         assert near is not None and near.response == "30 days"
         assert cache.invalidate(entry, tenant=TENANT)
         assert cache.check("What is the refund window?", tenant=TENANT, agent="a") is None
-        assert cache.metrics.flush()  # its own counters are writable
+        assert cache.metrics.flush()
+    # Its own counters were written (shared-scope ones are refused and dropped).
+    counted = read_counters(admin, settings.redis.key_prefix, TENANT)
+    assert counted[Series("semantic", TENANT, "a")][STORES] == 1
     with SemanticCache(settings, vectorizer=vectorizer) as owner:
         other = owner.check("What is the refund window?", tenant=OTHER, agent="a")
         assert other is not None and other.response == "globex secret"
@@ -256,6 +265,21 @@ def test_the_tenants_library_calls_work_with_its_credentials(
         assert calls == ["1"]
         assert tools.invalidate_tenant(TENANT) == 1
 
+    # A tool shared by all tenants lives under {~global}: lookup and store are
+    # refused. The tool still answers (fail-open), uncached, and nothing shared is written.
+    with ToolCache(_as_tenant(settings, tenant_user, strict=False)) as tools:
+
+        @cached_tool(tools)
+        def rate(currency: str) -> str:
+            calls.append(currency)
+            return f"rate of {currency}"
+
+        assert rate("EUR") == rate("EUR") == "rate of EUR"
+        assert calls == ["1", "EUR", "EUR"]
+    for layer in ("tool", "lock"):
+        shared = f"{settings.redis.key_prefix}:{layer}:{{~global}}:*"
+        assert list(admin.scan_iter(match=shared)) == []
+
 
 def test_shared_embeddings_are_read_only_for_a_tenant(
     settings: AgentCacheSettings, tenant_user: tuple[str, str], admin: redis.Redis
@@ -266,9 +290,7 @@ def test_shared_embeddings_are_read_only_for_a_tenant(
         trusted.set("shared text", shared)
         key = trusted.key("shared text")
     mine = _as_tenant(settings, tenant_user)
-    data = mine.model_dump()
-    data["reliability"]["strict"] = False
-    lenient = AgentCacheSettings(**data)
+    lenient = _as_tenant(settings, tenant_user, strict=False)
     with EmbeddingCache(mine) as strict, EmbeddingCache(lenient) as cache:
         got = cache.get("shared text")
         assert got is not None
