@@ -48,7 +48,7 @@ import redis.asyncio as aredis
 from redis.exceptions import NoScriptError
 
 from agentcache import _keys
-from agentcache._faults import FAULTS, OPEN, FaultGuard
+from agentcache._faults import FAULTS, OPEN, FaultGuard, server_answered
 from agentcache._metrics_export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
 from agentcache._redis import SyncClient, reply_text, sync_client
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError
@@ -411,7 +411,7 @@ class RedisCounters:
         """
         client = self._get_client()
         calls = self._calls(batch)
-        results = self._run(client, calls)
+        results = self._run(client, calls, first=True)
         retry: dict[Series, dict[str, float]] = {}
         split: list[_FlushCall] = []
         for call, reply in zip(calls, results, strict=True):
@@ -419,7 +419,7 @@ class RedisCounters:
                 split.extend(self._calls({s: batch[s] for s in call.series}, by_tag=True))
             else:
                 self._settle_call(batch, call, reply, retry)
-        for call, reply in zip(split, self._run(client, split) if split else [], strict=True):
+        for call, reply in zip(split, self._run(client, split, first=False), strict=True):
             self._settle_call(batch, call, reply, retry)
         return retry
 
@@ -462,25 +462,44 @@ class RedisCounters:
                 calls.append(call)
         return calls
 
-    def _run(self, client: SyncClient, calls: list[_FlushCall]) -> list[Any]:
-        """EVALSHA each call, pipelined; load the script once if the server lacks it."""
+    def _run(self, client: SyncClient, calls: list[_FlushCall], *, first: bool) -> list[Any]:
+        """EVALSHA each call, pipelined; load the script once if the server lacks it.
 
-        def send(batch: list[_FlushCall]) -> list[Any]:
+        A link fault before anything of this flush was written (``first``)
+        raises: the guard counts it and keeps the whole batch. After that it
+        becomes the reply of the calls it hit, so only their deltas are kept
+        and what was written is not counted twice on the next flush.
+        """
+
+        def send(batch: list[_FlushCall], may_raise: bool) -> list[Any]:
             replies: list[Any] = []
             for start in range(0, len(batch), FLUSH_CALLS_PER_ROUND_TRIP):
+                chunk = batch[start : start + FLUSH_CALLS_PER_ROUND_TRIP]
                 pipe = client.pipeline(transaction=False)
-                for call in batch[start : start + FLUSH_CALLS_PER_ROUND_TRIP]:
+                for call in chunk:
                     pipe.execute_command(
                         "EVALSHA", _FLUSH_SHA, len(call.keys), *call.keys, *call.args
                     )
-                replies += pipe.execute(raise_on_error=False)
+                try:
+                    replies += pipe.execute(raise_on_error=False)
+                except FAULTS as exc:
+                    if may_raise and not replies:
+                        raise
+                    replies += [exc] * len(chunk)
             return replies
 
-        replies = send(calls)
+        replies = send(calls, first)
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:  # a new, restarted or flushed server (every primary on a cluster)
-            client.script_load(FLUSH_SCRIPT)
-            for i, reply in zip(missing, send([calls[i] for i in missing]), strict=True):
+            written = len(missing) < len(replies)
+            try:
+                client.script_load(FLUSH_SCRIPT)
+                again = send([calls[i] for i in missing], first and not written)
+            except FAULTS as exc:
+                if first and not written:
+                    raise
+                again = [exc] * len(missing)
+            for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies
 
@@ -491,11 +510,13 @@ class RedisCounters:
         reply: Any,
         retry: dict[Series, dict[str, float]],
     ) -> None:
-        if isinstance(reply, redis.exceptions.OutOfMemoryError):
+        keep = (redis.exceptions.OutOfMemoryError, NoScriptError)
+        if isinstance(reply, keep) or (
+            isinstance(reply, BaseException) and not server_answered(reply)
+        ):
+            # Nothing of this call was written (or the link failed): next flush.
             for series in call.series:
                 retry[series] = dict(batch[series])
-        elif isinstance(reply, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            raise reply  # the link failed: the guard keeps the whole batch
         elif isinstance(reply, Exception):
             if isinstance(reply, redis.exceptions.NoPermissionError):
                 self._refused_tags |= call.tags

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -16,6 +17,8 @@ import redis
 from agentcache._server import EmbeddedRedis
 from agentcache.acl import tenant_acl_rules
 from agentcache.metrics import (
+    FLUSH_CALLS_PER_ROUND_TRIP,
+    FLUSH_SERIES_PER_CALL,
     HITS,
     MISSES,
     NO_TENANT,
@@ -27,7 +30,7 @@ from agentcache.metrics import (
     histograms_from_fields,
     read_counters,
 )
-from agentcache.testing.counting import CountingRedis
+from agentcache.testing.counting import CountingPipeline, CountingRedis
 
 TENANTS = 1_000
 BOUND = 12  # commands of one flush of 1,000 tenants (2,000 series): ceil(2000 / 200) + slack
@@ -172,3 +175,53 @@ def test_under_oom_a_flush_writes_nothing_and_keeps_every_delta() -> None:
             assert len(stored) == 500 and {row[HITS] for row in stored.values()} == {2.0}
         finally:
             client.close()
+
+
+class _DroppingPipeline(CountingPipeline):
+    owner: _LinkDropsOnce
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if self.owner.round_trips + 1 == self.owner.fail_at:
+            self.owner.round_trips += 1
+            raise redis.ConnectionError("injected: the link dropped before sending")
+        return super().execute(raise_on_error)
+
+
+class _LinkDropsOnce(CountingRedis):
+    """A real client whose ``fail_at``-th round trip, a pipeline, loses the link."""
+
+    fail_at = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> _DroppingPipeline:
+        pipe = _DroppingPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.owner = self
+        return pipe
+
+
+def test_a_link_lost_mid_flush_keeps_only_what_was_not_written(
+    redis_url: str, key_prefix: str
+) -> None:
+    client = _LinkDropsOnce.from_url(redis_url)
+    assert isinstance(client, _LinkDropsOnce)
+    try:
+        counters = RedisCounters(lambda: client, key_prefix, interval=3600, owns_client=False)
+        metrics = Metrics(counters=counters)
+        metrics.count("semantic", STORES, "warm-up", "agent")
+        assert metrics.flush()  # loads the script
+        # More series than one round trip carries: the second pipeline fails.
+        series = (FLUSH_CALLS_PER_ROUND_TRIP + 6) * FLUSH_SERIES_PER_CALL
+        for i in range(series):
+            metrics.count("semantic", STORES, f"tenant-{i}", "agent")
+        client.fail_at = client.round_trips + 2
+        assert not metrics.flush()
+        assert counters.pending == 6 * FLUSH_SERIES_PER_CALL  # the unsent calls only
+        assert metrics.flush() and counters.pending == 0
+        stored = read_counters(client, key_prefix)
+        assert len(stored) == series + 1
+        assert {row[STORES] for row in stored.values()} == {1.0}  # none counted twice
+    finally:
+        for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
