@@ -240,6 +240,10 @@ def histograms_from_fields(fields: Mapping[str, float]) -> dict[str, Histogram]:
 
 _LIVE_COUNTERS: weakref.WeakSet[RedisCounters] = weakref.WeakSet()
 _MAX_PENDING_SERIES = 100_000
+_EXIT_FAULTS: tuple[type[BaseException], ...] = (
+    *FAULTS,
+    redis.exceptions.RedisClusterException,
+)
 
 # A flush is a few EVALSHA calls of this script, each adding the deltas of up
 # to FLUSH_SERIES_PER_CALL series: ARGV holds, per key, the count of integer
@@ -373,7 +377,9 @@ class RedisCounters:
                 if self.guard.state == OPEN:
                     raise CacheUnavailableError("circuit open")
                 retry: dict[Series, dict[str, float]] | None = self._write(batch)
-            except FAULTS as exc:
+            # A cluster client that cannot reach any node (the cluster stopped
+            # first) raises RedisClusterException, which is no RedisError.
+            except _EXIT_FAULTS as exc:
                 logger.debug(
                     "agentcache metrics: final flush at exit failed (%s: %s); "
                     "%d counter series lost",

@@ -7,6 +7,8 @@ reading the replies. It is now a few script calls whatever the tenant count.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -225,3 +227,27 @@ def test_a_link_lost_mid_flush_keeps_only_what_was_not_written(
         for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
             client.delete(key)
         client.close()
+
+
+_EXIT_CLUSTER_SCRIPT = """
+import socket
+from redis.cluster import RedisCluster
+from agentcache.metrics import Metrics, RedisCounters
+
+with socket.socket() as probe:  # a port nothing listens on: a stopped cluster
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+metrics = Metrics(counters=RedisCounters(
+    lambda: RedisCluster(host="127.0.0.1", port=port, socket_connect_timeout=1),
+    "exitc", interval=3600,
+))
+metrics.count("semantic", "hits", "acme", "agent")
+"""
+
+
+def test_exit_flush_to_an_unreachable_cluster_is_quiet() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT_CLUSTER_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "RedisClusterException" not in done.stderr
