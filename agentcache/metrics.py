@@ -7,9 +7,10 @@ three places, none of which adds a round trip to the call that made it:
 
 * in-process totals (``snapshot()``), which the Prometheus collector reads;
 * Redis-side counters: deltas are merged in memory and a background thread
-  flushes them every ``settings.metrics.flush_interval_seconds`` with one
-  pipelined ``HINCRBY``/``HINCRBYFLOAT`` batch into hashes keyed
-  ``{prefix}:stats:{{tenant}}:{layer}:{agent}``. They outlive the process and
+  flushes them every ``settings.metrics.flush_interval_seconds`` into
+  hashes keyed ``{prefix}:stats:{{tenant}}:{layer}:{agent}``, with a few
+  pipelined calls of ``FLUSH_SCRIPT`` (bounded by the series count / 200,
+  not by the fields: 1,000 tenants are one round trip). They outlive the process and
   add up across processes; ``agentcache stats`` reads them. While Redis is
   down the deltas wait in memory and are written once it is back. At
   interpreter exit one last flush is tried; if Redis is gone by then, what
@@ -33,6 +34,7 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import hashlib
 import logging
 import threading
 import weakref
@@ -43,9 +45,10 @@ from urllib.parse import unquote
 
 import redis
 import redis.asyncio as aredis
+from redis.exceptions import NoScriptError
 
 from agentcache import _keys
-from agentcache._faults import FAULTS, OPEN, FaultGuard
+from agentcache._faults import FAULTS, OPEN, FaultGuard, server_answered
 from agentcache._metrics_export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
 from agentcache._redis import SyncClient, reply_text, sync_client
 from agentcache.exceptions import CacheUnavailableError, ConfigurationError
@@ -237,6 +240,51 @@ def histograms_from_fields(fields: Mapping[str, float]) -> dict[str, Histogram]:
 
 _LIVE_COUNTERS: weakref.WeakSet[RedisCounters] = weakref.WeakSet()
 _MAX_PENDING_SERIES = 100_000
+_EXIT_FAULTS: tuple[type[BaseException], ...] = (
+    *FAULTS,
+    redis.exceptions.RedisClusterException,
+)
+
+# A flush is a few EVALSHA calls of this script, each adding the deltas of up
+# to FLUSH_SERIES_PER_CALL series: ARGV holds, per key, the count of integer
+# fields, their (name, delta) pairs, then the same for float fields. A field
+# the server cannot increment (another type under the key) is skipped and
+# counted in the reply, so one bad key neither aborts the call half-written
+# nor makes a retry count the rest twice. The shebang makes the server refuse
+# the whole call up front under OOM (nothing written, kept for the next flush).
+FLUSH_SCRIPT = """#!lua
+local i, failed = 1, 0
+for k = 1, #KEYS do
+  for _, command in ipairs({'HINCRBY', 'HINCRBYFLOAT'}) do
+    local n = tonumber(ARGV[i])
+    i = i + 1
+    for _ = 1, n do
+      local ok = redis.pcall(command, KEYS[k], ARGV[i], ARGV[i + 1])
+      if type(ok) == 'table' and ok.err then failed = failed + 1 end
+      i = i + 2
+    end
+  end
+end
+return failed
+"""
+_FLUSH_SHA = hashlib.sha1(FLUSH_SCRIPT.encode("utf-8")).hexdigest()
+FLUSH_SERIES_PER_CALL = 200
+FLUSH_CALLS_PER_ROUND_TRIP = 64
+
+
+@dataclass
+class _FlushCall:
+    """One EVALSHA of ``FLUSH_SCRIPT``: its series, keys, ARGV and hash tags."""
+
+    series: list[Series]
+    keys: list[str]
+    args: list[str | int]
+    tags: set[str]
+
+
+def _tag_of(key: str) -> str:
+    """The ``{...}`` hash tag of a counter key (ACL grants go by tag)."""
+    return key[key.index("{") : key.index("}") + 1]
 
 
 class RedisCounters:
@@ -267,6 +315,7 @@ class RedisCounters:
         self._closed = False
         self.flushed = 0
         self.dropped = 0
+        self._refused_tags: set[str] = set()
         _LIVE_COUNTERS.add(self)
 
     @property
@@ -328,7 +377,9 @@ class RedisCounters:
                 if self.guard.state == OPEN:
                     raise CacheUnavailableError("circuit open")
                 retry: dict[Series, dict[str, float]] | None = self._write(batch)
-            except FAULTS as exc:
+            # A cluster client that cannot reach any node (the cluster stopped
+            # first) raises RedisClusterException, which is no RedisError.
+            except _EXIT_FAULTS as exc:
                 logger.debug(
                     "agentcache metrics: final flush at exit failed (%s: %s); "
                     "%d counter series lost",
@@ -349,33 +400,136 @@ class RedisCounters:
         return not retry
 
     def _write(self, batch: Mapping[Series, Mapping[str, float]]) -> dict[Series, dict[str, float]]:
-        """Send the batch in one pipeline; return the deltas to retry later.
+        """Send the batch as a few script calls; return the deltas to retry later.
 
-        Not a transaction: one refused key (NOPERM for a tenant this ACL user
-        cannot write) must not sink the others. A refused delta is dropped,
-        except on OOM, where it is kept until memory frees up.
+        The number of commands grows with the batch divided by
+        ``FLUSH_SERIES_PER_CALL`` (one round trip for up to
+        ``FLUSH_CALLS_PER_ROUND_TRIP`` calls), not with the fields written: a
+        flush of 1,000 tenants is a handful of ``EVALSHA`` calls whose replies
+        are one integer each. On a cluster a call holds one slot's series.
+
+        Not a transaction: a refused call (NOPERM: a tag this ACL user cannot
+        write) must not sink the others. Its series are sent again one tag
+        per call, the refused tags are remembered (later flushes give them
+        calls of their own) and their deltas dropped. OOM keeps a call's
+        deltas until memory frees up: the script is refused whole before it
+        writes anything.
         """
         client = self._get_client()
-        pipe = client.pipeline(transaction=False)
-        sent: list[tuple[Series, str, float]] = []
-        for series, fields in batch.items():
-            key = counter_key(self.prefix, series)
-            for name, value in fields.items():
-                if isinstance(value, int):
-                    pipe.hincrby(key, name, value)
-                else:
-                    pipe.hincrbyfloat(key, name, value)
-                sent.append((series, name, value))
+        calls = self._calls(batch)
+        results = self._run(client, calls, first=True)
         retry: dict[Series, dict[str, float]] = {}
-        for (series, name, value), reply in zip(
-            sent, pipe.execute(raise_on_error=False), strict=True
-        ):
-            if isinstance(reply, redis.exceptions.OutOfMemoryError):
-                retry.setdefault(series, {})[name] = value
-            elif isinstance(reply, Exception):
-                self.dropped += 1
-                logger.debug("metrics delta %s %s refused: %s", series, name, reply)
+        split: list[_FlushCall] = []
+        for call, reply in zip(calls, results, strict=True):
+            if isinstance(reply, redis.exceptions.NoPermissionError) and len(call.tags) > 1:
+                split.extend(self._calls({s: batch[s] for s in call.series}, by_tag=True))
+            else:
+                self._settle_call(batch, call, reply, retry)
+        for call, reply in zip(split, self._run(client, split, first=False), strict=True):
+            self._settle_call(batch, call, reply, retry)
         return retry
+
+    def _calls(
+        self, batch: Mapping[Series, Mapping[str, float]], *, by_tag: bool = False
+    ) -> list[_FlushCall]:
+        """Group the batch into script calls: per slot on a cluster, else in chunks."""
+        cluster = isinstance(self._client, redis.RedisCluster)
+        groups: dict[object, list[tuple[Series, str]]] = {}
+        for series in batch:
+            key = counter_key(self.prefix, series)
+            tag = _tag_of(key)
+            # Tags this user was refused, and every tag when splitting a
+            # refused call, get calls of their own.
+            if by_tag or tag in self._refused_tags:
+                group: object = ("tag", tag)
+            elif cluster:
+                group = ("slot", _keys.key_slot(key))
+            else:
+                group = ("any",)
+            groups.setdefault(group, []).append((series, key))
+        calls: list[_FlushCall] = []
+        for members in groups.values():
+            for start in range(0, len(members), FLUSH_SERIES_PER_CALL):
+                chunk = members[start : start + FLUSH_SERIES_PER_CALL]
+                call = _FlushCall([], [], [], set())
+                for series, key in chunk:
+                    fields = batch[series]
+                    ints = [(n, v) for n, v in fields.items() if isinstance(v, int)]
+                    floats = [(n, v) for n, v in fields.items() if not isinstance(v, int)]
+                    call.series.append(series)
+                    call.keys.append(key)
+                    call.tags.add(_tag_of(key))
+                    call.args.append(len(ints))
+                    for name, value in ints:
+                        call.args += [name, int(value)]
+                    call.args.append(len(floats))
+                    for name, delta in floats:
+                        call.args += [name, repr(float(delta))]
+                calls.append(call)
+        return calls
+
+    def _run(self, client: SyncClient, calls: list[_FlushCall], *, first: bool) -> list[Any]:
+        """EVALSHA each call, pipelined; load the script once if the server lacks it.
+
+        A link fault before anything of this flush was written (``first``)
+        raises: the guard counts it and keeps the whole batch. After that it
+        becomes the reply of the calls it hit, so only their deltas are kept
+        and what was written is not counted twice on the next flush.
+        """
+
+        def send(batch: list[_FlushCall], may_raise: bool) -> list[Any]:
+            replies: list[Any] = []
+            for start in range(0, len(batch), FLUSH_CALLS_PER_ROUND_TRIP):
+                chunk = batch[start : start + FLUSH_CALLS_PER_ROUND_TRIP]
+                pipe = client.pipeline(transaction=False)
+                for call in chunk:
+                    pipe.execute_command(
+                        "EVALSHA", _FLUSH_SHA, len(call.keys), *call.keys, *call.args
+                    )
+                try:
+                    replies += pipe.execute(raise_on_error=False)
+                except FAULTS as exc:
+                    if may_raise and not replies:
+                        raise
+                    replies += [exc] * len(chunk)
+            return replies
+
+        replies = send(calls, first)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:  # a new, restarted or flushed server (every primary on a cluster)
+            written = len(missing) < len(replies)
+            try:
+                client.script_load(FLUSH_SCRIPT)
+                again = send([calls[i] for i in missing], first and not written)
+            except FAULTS as exc:
+                if first and not written:
+                    raise
+                again = [exc] * len(missing)
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _settle_call(
+        self,
+        batch: Mapping[Series, Mapping[str, float]],
+        call: _FlushCall,
+        reply: Any,
+        retry: dict[Series, dict[str, float]],
+    ) -> None:
+        keep = (redis.exceptions.OutOfMemoryError, NoScriptError)
+        if isinstance(reply, keep) or (
+            isinstance(reply, BaseException) and not server_answered(reply)
+        ):
+            # Nothing of this call was written (or the link failed): next flush.
+            for series in call.series:
+                retry[series] = dict(batch[series])
+        elif isinstance(reply, Exception):
+            if isinstance(reply, redis.exceptions.NoPermissionError):
+                self._refused_tags |= call.tags
+            self.dropped += sum(len(batch[series]) for series in call.series)
+            logger.debug("metrics deltas of %d series refused: %s", len(call.series), reply)
+        elif reply:  # fields the script could not update (a wrong type under the key)
+            self.dropped += int(reply)
 
     def _merge_back(self, batch: dict[Series, dict[str, float]]) -> None:
         with self._lock:

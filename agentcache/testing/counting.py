@@ -15,11 +15,13 @@ class CountingPipeline(redis.client.Pipeline):
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         self.owner.round_trips += 1
+        self.owner.commands += len(self.command_stack)
         return super().execute(raise_on_error)
 
 
 class CountingRedis(redis.Redis):
-    """A real client that counts round trips: single commands and pipeline executions.
+    """A real client that counts round trips (single commands and pipeline
+    executions) and commands (each one a pipeline carried counts too).
 
     Example::
 
@@ -31,9 +33,11 @@ class CountingRedis(redis.Redis):
     """
 
     round_trips = 0
+    commands = 0
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         self.round_trips += 1
+        self.commands += 1
         return super().execute_command(*args, **options)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> CountingPipeline:
