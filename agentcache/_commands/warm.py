@@ -48,7 +48,8 @@ def _vectorizer(settings: AgentCacheSettings, hashing: bool, stack: ExitStack) -
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = AgentCacheSettings()
+    # Strict: fail-open would report "stored 0" and exit 0 when Redis is not there.
+    settings = AgentCacheSettings(reliability={"strict": True})
     bar = None
     if not args.no_progress and sys.stderr.isatty():
         from tqdm import tqdm
