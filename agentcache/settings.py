@@ -320,7 +320,9 @@ class AgentCacheSettings(BaseSettings):
         except ValidationError as exc:
             raise ConfigurationError(_describe_validation_error(exc)) from None
         finally:
-            _warn_unknown_env_vars(os.environ)  # a typo may be why a value is missing
+            # A typo may be why a value is missing: check the environment and the .env file.
+            _warn_unknown_env_vars(os.environ)
+            _warn_unknown_env_vars(_dotenv_names(values.get("_env_file", ".env")))
 
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:
@@ -358,6 +360,15 @@ def _env_names(model: type[BaseModel], loc: tuple[str, ...] = ()) -> tuple[set[s
 def known_env_vars() -> set[str]:
     """The names of all ``AGENTCACHE_*`` variables the settings read (maps excluded)."""
     return _env_names(AgentCacheSettings)[0]
+
+
+def _dotenv_names(env_file: Any) -> dict[str, str]:
+    """The variables a ``.env`` file sets (pydantic-settings' python-dotenv reads it too)."""
+    if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {name: "" for name in dotenv_values(env_file)}
 
 
 def _warn_unknown_env_vars(environ: Mapping[str, str]) -> None:

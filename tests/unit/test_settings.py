@@ -116,3 +116,12 @@ def test_valid_variables_do_not_warn(monkeypatch: pytest.MonkeyPatch) -> None:
         warnings.simplefilter("error")
         settings = AgentCacheSettings()
     assert settings.semantic.top_k == 7 and settings.tools.ttl == {"search_web": 60}
+
+
+def test_a_misspelt_variable_in_dotenv_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("AGENTCACHE_SEMANTIC__TOPK=7\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="did you mean AGENTCACHE_SEMANTIC__TOP_K"):
+        assert AgentCacheSettings().semantic.top_k == 5
