@@ -9,8 +9,14 @@ environment itself: each one takes this object.
 
 from __future__ import annotations
 
+import difflib
+import os
+import typing
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +27,8 @@ from agentcache.exceptions import ConfigurationError
 
 ENV_PREFIX = "AGENTCACHE_"
 ENV_NESTED_DELIMITER = "__"
+# The schemes redis-py's from_url() accepts.
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
 # The index schema shipped inside the package: a byte-identical copy of the
 # top-level schema/semantic_cache.yaml (tests/unit/test_schema_copy.py), read
@@ -47,12 +55,39 @@ class RedisSettings(BaseModel):
     max_connections: int = Field(default=50, ge=1, description="Connection pool size.")
     key_prefix: str = Field(default="ac", min_length=1, max_length=64, description="Key prefix.")
 
+    @field_validator("url")
+    @classmethod
+    def _url_has_a_redis_scheme(cls, value: str | None) -> str | None:
+        # redis-py would only refuse it at the first connection, with a bare ValueError.
+        if value is None:
+            return value
+        shown = _without_password(value)
+        if not value.startswith(REDIS_URL_SCHEMES):
+            raise ValueError(
+                f"{shown!r} is not a Redis URL: it must start with "
+                f"{', '.join(REDIS_URL_SCHEMES)} (e.g. redis://localhost:6379/0)"
+            )
+        try:
+            urlsplit(value).port  # noqa: B018 - parsing it is the check
+        except ValueError as exc:
+            raise ValueError(f"{shown!r} is not a valid Redis URL: {exc}") from None
+        return value
+
     @field_validator("key_prefix")
     @classmethod
     def _prefix_has_no_tag(cls, value: str) -> str:
         if any(ch in value for ch in "{}: *?[]"):
             raise ValueError("key_prefix must not contain braces, colons, spaces or glob chars")
         return value
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown in an error: a password in it is masked."""
+    head, sep, rest = url.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{head}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 class EmbeddedServerSettings(BaseModel):
@@ -296,6 +331,10 @@ class AgentCacheSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise ConfigurationError(_describe_validation_error(exc)) from None
+        finally:
+            # A typo may be why a value is missing: check the environment and the .env file.
+            _warn_unknown_env_vars(os.environ)
+            _warn_unknown_env_vars(_dotenv_names(values.get("_env_file", ".env")))
 
 
 def env_var_name(loc: tuple[int | str, ...]) -> str:
@@ -310,3 +349,53 @@ def _describe_validation_error(exc: ValidationError) -> str:
         dotted = ".".join(str(part) for part in loc)
         lines.append(f"  {env_var_name(loc)} ({dotted}): {error['msg']}")
     return "\n".join(lines)
+
+
+def _env_names(model: type[BaseModel], loc: tuple[str, ...] = ()) -> tuple[set[str], set[str]]:
+    """Every variable a settings model reads, and the prefixes of its free-keyed maps."""
+    names: set[str] = set()
+    open_prefixes: set[str] = set()
+    for name, info in model.model_fields.items():
+        here = (*loc, name)
+        var = env_var_name(here)
+        names.add(var)  # a whole group can be given as JSON too
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            sub_names, sub_prefixes = _env_names(annotation, here)
+            names |= sub_names
+            open_prefixes |= sub_prefixes
+        elif typing.get_origin(annotation) is dict:
+            open_prefixes.add(var + ENV_NESTED_DELIMITER)  # AGENTCACHE_TOOLS__TTL__<tool>
+    return names, open_prefixes
+
+
+def known_env_vars() -> set[str]:
+    """The names of all ``AGENTCACHE_*`` variables the settings read (maps excluded)."""
+    return _env_names(AgentCacheSettings)[0]
+
+
+def _dotenv_names(env_file: Any) -> dict[str, str]:
+    """The variables a ``.env`` file sets (pydantic-settings' python-dotenv reads it too)."""
+    if not isinstance(env_file, str | Path) or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {name: "" for name in dotenv_values(env_file)}
+
+
+def _warn_unknown_env_vars(environ: Mapping[str, str]) -> None:
+    """A misspelt ``AGENTCACHE_*`` variable is otherwise silently ignored."""
+    names, open_prefixes = _env_names(AgentCacheSettings)
+    for raw in environ:
+        var = raw.upper()  # pydantic-settings matches names case-insensitively
+        if not var.startswith(ENV_PREFIX) or var in names:
+            continue
+        if any(var.startswith(prefix) for prefix in open_prefixes):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        tails = {name[len(ENV_PREFIX) :]: name for name in names}
+        close = difflib.get_close_matches(var[len(ENV_PREFIX) :], sorted(tails), n=1, cutoff=0.6)
+        hint = f"; did you mean {tails[close[0]]}?" if close else ""
+        warnings.warn(
+            f"unknown agentcache setting {raw} is ignored{hint}", UserWarning, stacklevel=3
+        )

@@ -11,14 +11,15 @@ session table and totals come from the client's ledger.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import anthropic
 
-from agentcache._ledger import cache_info, print_session_table
+from agentcache._ledger import CacheInfo, cache_info, print_session_table
 from agentcache.embeddings import CachedVectorizer, EmbeddingCache
 from agentcache.llm import CachedAnthropic
 from agentcache.semantic import SemanticCache
@@ -174,10 +175,63 @@ def _api_key(settings: AgentCacheSettings) -> str | None:
 
 
 def _demo_settings(settings: AgentCacheSettings) -> AgentCacheSettings:
-    """Own index and key prefix: entries live under the key prefix, not the index name."""
+    """Own index and key prefix: entries live under the key prefix, not the index name.
+
+    Strict: the demo shows the cache working, so a fault is an error, not a miss. No
+    Redis-side counters: the session table is its report, and a flush at close would
+    write under the prefix after it was emptied.
+    """
     redis = settings.redis.model_copy(update={"key_prefix": settings.redis.key_prefix + "-llm"})
     semantic = settings.semantic.model_copy(update={"index_name": "demo-llm"})
-    return settings.model_copy(update={"redis": redis, "semantic": semantic})
+    reliability = settings.reliability.model_copy(update={"strict": True})
+    metrics = settings.metrics.model_copy(update={"enabled": False})
+    return settings.model_copy(
+        update={
+            "redis": redis,
+            "semantic": semantic,
+            "reliability": reliability,
+            "metrics": metrics,
+        }
+    )
+
+
+def drop_own(cache: SemanticCache) -> None:
+    """Drop the demo's index and delete every key under its key prefix, and nothing else.
+
+    The demo's prefixes are its own (``agentcache demo`` makes a fresh one per run), so
+    every key under them was written by the demo: its entries, LRU sets, hit counts,
+    embeddings and counters.
+    """
+    cache.drop()
+    pattern = f"{cache.settings.redis.key_prefix}:*"
+    for key in list(cache.client.scan_iter(match=pattern, count=1000)):
+        cache.client.delete(key)
+
+
+@contextlib.contextmanager
+def dropped_at_exit(cache: SemanticCache) -> Iterator[None]:
+    """``drop_own(cache)`` after the block; after a failure, without hiding the failure."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            drop_own(cache)
+        raise
+    drop_own(cache)
+
+
+def _explain_negative_savings(records: Sequence[CacheInfo], settings: AgentCacheSettings) -> None:
+    """A call that wrote the prompt cache cost more than an uncached one: say why, here."""
+    premium = "1.25x" if settings.prompt_caching.anthropic_ttl == "5m" else "2x"
+    for n, record in enumerate(records, 1):
+        if record.cost.saved_usd < 0:
+            print(
+                f"note: call {n} saved ${record.cost.saved_usd:.6f}, i.e. cost more than "
+                f"without caching: it wrote {record.usage.cache_write_tokens} tokens of system "
+                f"prompt to the provider's prompt cache, billed at {premium} the input price "
+                "(the cache-write premium); later calls read them at 0.1x, so the write pays "
+                "for itself from the next call on."
+            )
 
 
 def _text(reply: Any) -> str:
@@ -214,45 +268,46 @@ def run(
     cache = SemanticCache(settings, vectorizer=CachedVectorizer(vectorizer, embeddings))
     client = CachedAnthropic(sdk, settings=settings, cache=cache, agent="support")
     try:
-        cache.clear()  # a rerun starts cold, so every layer shows up again
-        print(f"\nCached LLM session through CachedAnthropic: {label}")
-        print(f"  system prompt of {len(SYSTEM_PROMPT)} characters (prompt-cached), "
-              f"semantic threshold {settings.semantic.threshold}\n")  # fmt: skip
-        with warnings.catch_warnings():  # the SDK may warn that a model id is old
-            warnings.simplefilter("ignore", DeprecationWarning)
-            for n, (tenant, question, shows, streamed) in enumerate(CALLS, 1):
-                reply = client.messages.create(
-                    model=MODEL,
-                    max_tokens=300,
-                    system=SYSTEM_PROMPT,
-                    messages=[{"role": "user", "content": question}],
-                    tenant=tenant,
-                    stream=streamed,
-                    cache_streaming=streamed or None,
-                )
-                answer = _text(reply)  # a stream's ledger entry is complete once it is read
-                info = cache_info(reply)
-                layer = info.layer if info is not None else "?"
-                if info is not None and info.similarity is not None and info.hit:
-                    layer += f" ({info.similarity:.3f})"
-                print(f"{n}. [{tenant}] {question}  -- {shows}: {layer}")
-                print(f"   {answer[:110]}")
-        print()
-        print_session_table(client.ledger.records)
-        totals = client.ledger.totals()
-        without = totals["cost_without_caching_usd"]
-        share = totals["saved_usd"] / without * 100 if without else 0.0
-        provider_calls = server.requests["/v1/messages"] if server is not None else None
-        print(f"\ncalls {totals['calls']:.0f}, answered from cache {totals['hits']:.0f}"
-              + (f", provider requests {provider_calls}" if provider_calls is not None else "")
-              + f"; cost ${totals['cost_usd']:.6f} instead of ${without:.6f}: "
-              f"saved ${totals['saved_usd']:.6f} ({share:.0f}%)")  # fmt: skip
-        leaked = [
-            r for r in client.ledger.records if r.hit and r.tenant == OTHER_STORE
-        ]  # the other store asked only what the first store had cached
-        print(f"isolation: {len(leaked)} cross-tenant hits")
+        with dropped_at_exit(cache):
+            cache.clear()  # a rerun on the same prefix starts cold, so every layer shows up again
+            print(f"\nCached LLM session through CachedAnthropic: {label}")
+            print(f"  system prompt of {len(SYSTEM_PROMPT)} characters (prompt-cached), "
+                  f"semantic threshold {settings.semantic.threshold}\n")  # fmt: skip
+            with warnings.catch_warnings():  # the SDK may warn that a model id is old
+                warnings.simplefilter("ignore", DeprecationWarning)
+                for n, (tenant, question, shows, streamed) in enumerate(CALLS, 1):
+                    reply = client.messages.create(
+                        model=MODEL,
+                        max_tokens=300,
+                        system=SYSTEM_PROMPT,
+                        messages=[{"role": "user", "content": question}],
+                        tenant=tenant,
+                        stream=streamed,
+                        cache_streaming=streamed or None,
+                    )
+                    answer = _text(reply)  # a stream's ledger entry is complete once it is read
+                    info = cache_info(reply)
+                    layer = info.layer if info is not None else "?"
+                    if info is not None and info.similarity is not None and info.hit:
+                        layer += f" ({info.similarity:.3f})"
+                    print(f"{n}. [{tenant}] {question}  -- {shows}: {layer}")
+                    print(f"   {answer[:110]}")
+            print()
+            print_session_table(client.ledger.records)
+            _explain_negative_savings(client.ledger.records, settings)
+            totals = client.ledger.totals()
+            without = totals["cost_without_caching_usd"]
+            share = totals["saved_usd"] / without * 100 if without else 0.0
+            provider_calls = server.requests["/v1/messages"] if server is not None else None
+            print(f"\ncalls {totals['calls']:.0f}, answered from cache {totals['hits']:.0f}"
+                  + (f", provider requests {provider_calls}" if provider_calls is not None else "")
+                  + f"; cost ${totals['cost_usd']:.6f} instead of ${without:.6f}: "
+                  f"saved ${totals['saved_usd']:.6f} ({share:.0f}%)")  # fmt: skip
+            leaked = [
+                r for r in client.ledger.records if r.hit and r.tenant == OTHER_STORE
+            ]  # the other store asked only what the first store had cached
+            print(f"isolation: {len(leaked)} cross-tenant hits")
     finally:
-        cache.clear()
         client.close()
         cache.close()
         embeddings.close()

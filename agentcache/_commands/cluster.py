@@ -24,6 +24,7 @@ from agentcache import _keys
 from agentcache._cluster import search_rows_total
 from agentcache._migrate_cluster import ClusterIndexOps
 from agentcache._redis import reply_text, sync_client
+from agentcache.exceptions import ConfigurationError
 from agentcache.settings import AgentCacheSettings
 
 
@@ -140,10 +141,15 @@ def _count(client: RedisCluster, node: ClusterNode, index: str | None, expr: str
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if not (settings.redis.url or settings.redis.cluster_nodes):
+        # Else resolve_url would start an embedded server, which is no cluster.
+        raise ConfigurationError(
+            "no cluster to inspect: pass --nodes host:port,... or --url, or set "
+            "AGENTCACHE_REDIS__URL (or AGENTCACHE_REDIS__CLUSTER_NODES)"
+        )
     client = sync_client(settings)
-    if not isinstance(client, RedisCluster):
-        print("not a cluster: set --nodes, or AGENTCACHE_REDIS__CLUSTER=true with a URL")
-        return 2
+    if not isinstance(client, RedisCluster):  # sync_client follows settings.redis.cluster
+        raise ConfigurationError("not a cluster client: set --nodes, or --url")
     try:
         reports = collect(client, settings, args.tenant)
     finally:

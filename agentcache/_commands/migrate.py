@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentcache.exceptions import AgentCacheError, MigrationLockedError
+from agentcache._commands._errors import run_command
+from agentcache.exceptions import MigrationLockedError
 from agentcache.migrations import Migrator, default_vectorizer
 from agentcache.settings import AgentCacheSettings
 
@@ -112,12 +113,9 @@ def run(args: argparse.Namespace) -> int:
                 print(migrator.cleanup(dry_run=args.dry_run))
             else:
                 print(migrator.status().describe())
-    except MigrationLockedError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+    except MigrationLockedError as exc:  # its own code: retry later, nothing is wrong
+        print(f"agentcache: refused: {exc}", file=sys.stderr)
         return 3
-    except AgentCacheError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -125,4 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of scripts/migrate_index.py (same arguments as ``agentcache migrate``)."""
     parser = argparse.ArgumentParser(prog="migrate_index.py", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args(argv)
+    return run_command(run, args, debug=args.debug)

@@ -22,6 +22,7 @@ from typing import Any
 
 from agentcache import metrics as m
 from agentcache._redis import sync_client
+from agentcache.exceptions import ConfigurationError
 from agentcache.settings import AgentCacheSettings
 
 _COUNTERS = (*m.EVENTS, *m.SAVINGS)
@@ -156,11 +157,10 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"redis": {"url": args.url}} if args.url else {}
     settings = AgentCacheSettings(**overrides)
     if not (settings.redis.url or settings.redis.cluster_nodes):
-        print(
+        raise ConfigurationError(
             "no Redis URL: set AGENTCACHE_REDIS__URL or pass --url (an embedded server "
             "belongs to one process, so it has no shared counters to show)"
         )
-        return 2
     client = sync_client(settings)
     try:
         counters = m.read_counters(client, settings.redis.key_prefix, args.tenant)

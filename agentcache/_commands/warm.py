@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from agentcache._commands._errors import run_command
 from agentcache.embeddings import CachedVectorizer, EmbeddingCache
-from agentcache.exceptions import AgentCacheError
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
@@ -48,7 +48,8 @@ def _vectorizer(settings: AgentCacheSettings, hashing: bool, stack: ExitStack) -
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = AgentCacheSettings()
+    # Strict: fail-open would report "stored 0" and exit 0 when Redis is not there.
+    settings = AgentCacheSettings(reliability={"strict": True})
     bar = None
     if not args.no_progress and sys.stderr.isatty():
         from tqdm import tqdm
@@ -68,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
                 cache, args.file, tenant=args.tenant, agent=args.agent, model=args.model,
                 batch_size=args.batch_size, ttl=args.ttl, progress=progress,
             )  # fmt: skip
-    except (AgentCacheError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     finally:
         if bar is not None:
             bar.close()
@@ -82,4 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of scripts/warm_cache.py (same arguments as ``agentcache warm``)."""
     parser = argparse.ArgumentParser(prog="warm_cache.py", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args(argv)
+    return run_command(run, args, debug=args.debug)

@@ -36,6 +36,10 @@ def test_demo_session_shows_every_layer(
     assert int(first[_WRITE]) > 1024 and int(first[_READ]) == 0  # the system prompt cached
     assert int(second[_READ]) == int(first[_WRITE]) and int(second[_WRITE]) == 0
     assert float(second[_SAVED]) > 0  # the prompt-cache read was cheaper than full price
+    # The first call's saving is negative (the cache-write premium), and the demo says why.
+    assert float(first[_SAVED]) < 0
+    note = next(line for line in lines if line.startswith("note: call 1 saved $-"))
+    assert "cache-write premium" in note and f"wrote {first[_WRITE]} tokens" in note
     for row in rows:
         if row[_LAYER] in ("exact", "semantic"):
             assert float(row[_COST]) == 0.0 and float(row[_SAVED]) > 0

@@ -139,7 +139,7 @@ def test_stats_command_prints_one_tenant(
 
 def test_stats_without_a_url_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["stats"]) == 2
-    assert "AGENTCACHE_REDIS__URL" in capsys.readouterr().out
+    assert "AGENTCACHE_REDIS__URL" in capsys.readouterr().err
 
 
 def test_prometheus_exposes_counters_and_latency(cache: SemanticCache) -> None:

@@ -57,3 +57,71 @@ def test_invalid_value_names_the_variable(
         AgentCacheSettings()
     # The message names the environment variable up to the tool-name level.
     assert name.rsplit("__search_web", 1)[0].upper() in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "localhost:6379", "http://localhost:6379", "redis://localhost:port/0"]
+)
+def test_a_malformed_redis_url_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("AGENTCACHE_REDIS__URL", url)
+    with pytest.raises(ConfigurationError, match="AGENTCACHE_REDIS__URL") as info:
+        AgentCacheSettings()
+    assert url.split("/", 1)[0] in str(info.value)
+
+
+def test_a_password_in_a_rejected_url_is_not_shown() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AgentCacheSettings(redis={"url": "http://admin:s3cret@db:6379"})
+    assert "s3cret" not in str(info.value) and "admin:***@db" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://localhost:6379/0", "rediss://user:pw@cache.example:6380", "unix:///tmp/redis.sock"],
+)
+def test_every_scheme_redis_py_accepts_is_accepted(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url)  # redis-py parses it too (no connection is made)
+    assert AgentCacheSettings(redis={"url": url}).redis.url == url
+
+
+def test_a_misspelt_variable_warns_with_the_closest_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTCACHE_SEMANTIC__THRESHHOLD", "0.9")
+    with pytest.warns(UserWarning) as record:
+        settings = AgentCacheSettings()
+    assert settings.semantic.threshold == pytest.approx(0.95)  # the typo was not applied
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1
+    assert "AGENTCACHE_SEMANTIC__THRESHHOLD" in messages[0]
+    assert "did you mean AGENTCACHE_SEMANTIC__THRESHOLD?" in messages[0]
+
+
+def test_a_misspelt_group_warns_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTCACHE_REDDIS__URL", "redis://localhost:6379")
+    with pytest.warns(UserWarning, match="did you mean AGENTCACHE_REDIS__URL"):
+        AgentCacheSettings()
+
+
+def test_valid_variables_do_not_warn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    monkeypatch.setenv("AGENTCACHE_SEMANTIC__THRESHOLD", "0.9")
+    monkeypatch.setenv("agentcache_semantic__top_k", "7")  # names are case-insensitive
+    monkeypatch.setenv("AGENTCACHE_TOOLS__TTL__search_web", "60")  # a free-keyed map
+    monkeypatch.setenv("AGENTCACHE_EMBEDDED", "{}")  # a whole group as JSON
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        settings = AgentCacheSettings()
+    assert settings.semantic.top_k == 7 and settings.tools.ttl == {"search_web": 60}
+
+
+def test_a_misspelt_variable_in_dotenv_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("AGENTCACHE_SEMANTIC__TOPK=7\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match="did you mean AGENTCACHE_SEMANTIC__TOP_K"):
+        assert AgentCacheSettings().semantic.top_k == 5
