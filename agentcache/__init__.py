@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from agentcache._policy import (
-    Candidate,
-    Decision,
-    DecisionPolicy,
-    GuardedPolicy,
-    ThresholdPolicy,
-    VerifiedPolicy,
-    policy_from_settings,
-)
-from agentcache._semantic_core import CacheHit, CacheStats
-from agentcache._server import EmbeddedRedis
-from agentcache.costs import CostReport, PriceTable, Usage
-from agentcache.embeddings import (
+from agentcache._redis.server import EmbeddedRedis
+from agentcache.embeddings._sync import (
     AsyncEmbeddingCache,
     CachedVectorizer,
     EmbeddingCache,
@@ -33,7 +22,7 @@ from agentcache.exceptions import (
     SerializationError,
     UnkeyableArgumentError,
 )
-from agentcache.llm import (
+from agentcache.llm._clients import (
     AsyncCachedAnthropic,
     AsyncCachedOpenAI,
     CachedAnthropic,
@@ -45,7 +34,7 @@ from agentcache.llm import (
     print_session_table,
     session_table,
 )
-from agentcache.metrics import (
+from agentcache.metrics._counters import (
     Metrics,
     MetricsSnapshot,
     OpenTelemetrySink,
@@ -53,11 +42,28 @@ from agentcache.metrics import (
     read_counters,
     serve_prometheus,
 )
-from agentcache.migrations import MigrationPlan, MigrationReport, MigrationStatus, Migrator
-from agentcache.semantic import AsyncSemanticCache, CheckResult, SemanticCache
+from agentcache.migrations._migrator import (
+    MigrationPlan,
+    MigrationReport,
+    MigrationStatus,
+    Migrator,
+)
+from agentcache.migrations.warm import WarmReport, warm_cache
+from agentcache.prompt_caching.costs import CostReport, PriceTable, Usage
+from agentcache.semantic._core import CacheHit, CacheStats
+from agentcache.semantic._policy import (
+    Candidate,
+    Decision,
+    DecisionPolicy,
+    GuardedPolicy,
+    ThresholdPolicy,
+    VerifiedPolicy,
+    policy_from_settings,
+)
+from agentcache.semantic._sync import AsyncSemanticCache, CheckResult, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
-from agentcache.tools import (
+from agentcache.tools._sync import (
     AsyncCachedTool,
     AsyncToolCache,
     CachedTool,
@@ -71,7 +77,6 @@ from agentcache.vectorizers import (
     OpenAIVectorizer,
     Vectorizer,
 )
-from agentcache.warm import WarmReport, warm_cache
 
 __version__ = "0.1.0"
 

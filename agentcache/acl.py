@@ -29,7 +29,7 @@ patterns, declared or not, so a script cannot reach another tenant's keys.
 
 from __future__ import annotations
 
-from agentcache import _keys
+from agentcache._redis import keys as _keys
 
 __all__ = ["tenant_acl_rules", "tenant_acl_setuser"]
 

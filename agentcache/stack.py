@@ -20,13 +20,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentcache._redis import AsyncClient, SyncClient, async_client, sync_client
-from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
-from agentcache.llm import AsyncCachedAnthropic, AsyncCachedOpenAI, CachedAnthropic, CachedOpenAI
-from agentcache.metrics import Metrics
-from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
+from agentcache.embeddings._sync import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
+from agentcache.llm._clients import (
+    AsyncCachedAnthropic,
+    AsyncCachedOpenAI,
+    CachedAnthropic,
+    CachedOpenAI,
+)
+from agentcache.metrics._counters import Metrics
+from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools import AsyncToolCache, ToolCache
+from agentcache.tools._sync import AsyncToolCache, ToolCache
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import redis
 
-from agentcache._schema import VECTOR_FIELD
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
+from agentcache.semantic._schema import VECTOR_FIELD
 from bench import _measure as m
 from bench._workloads import RESULTS_DIR, Workload, exact_search, random_workload, real_workload
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.cluster import LocalCluster

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.embeddings import EmbeddingCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.counting import CountingRedis

@@ -8,7 +8,7 @@ big tenant, a mid tenant, a small one and 40 tiny ones. For each tenant, the
 raw FT.SEARCH a lookup sends, in interleaved rounds: RediSearch's own choice
 (engine), forced ``HYBRID_POLICY BATCHES``, and what the planner (``auto``, the
 default) sends. Medians of per-round p50 (ms); it also prints the server's
-microseconds per search. This is the measurement behind ``agentcache._hybrid``.
+microseconds per search. This is the measurement behind ``agentcache.semantic._plan``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
 from bench._measure import PRECOMPUTED, RESPONSE, ac_settings
 from bench._workloads import _near, real_workload

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.migrations import Migrator
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings

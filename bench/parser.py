@@ -16,7 +16,7 @@ import numpy as np
 import redis
 from redis._parsers import _HiredisParser, _RESP2Parser
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

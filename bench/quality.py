@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agentcache._guards import check_all
-from agentcache._policy import (
+from agentcache.semantic._guards import check_all
+from agentcache.semantic._policy import (
     Candidate,
     Decision,
     DecisionPolicy,
@@ -488,7 +488,7 @@ def write_plot(results: dict[str, Any], path: Path) -> None:
 
 
 def run(limit: int | None, default: float, delta: float, modes: Sequence[str]) -> dict[str, Any]:
-    from agentcache._server import EmbeddedRedis
+    from agentcache._redis.server import EmbeddedRedis
 
     results: dict[str, Any] = {}
     with EmbeddedRedis() as server:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
 from bench import _measure as m
 from bench._baselines import LinearScan, RedisvlCache

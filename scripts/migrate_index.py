@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from agentcache._commands.migrate import main
+from agentcache.cli.migrate import main
 
 if __name__ == "__main__":
     sys.exit(main())

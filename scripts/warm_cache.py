@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from agentcache._commands.warm import main
+from agentcache.cli.warm import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.settings import AgentCacheSettings
 
 _prefix_counter = itertools.count()

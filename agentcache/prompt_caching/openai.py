@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentcache.costs import read_field
 from agentcache.prompt_caching.anthropic import estimate_tokens
+from agentcache.prompt_caching.costs import read_field
 from agentcache.settings import PromptCachingSettings
 
 OPENAI_MIN_CACHEABLE_TOKENS = 1024

@@ -24,8 +24,14 @@ from typing import Any
 
 import redis
 
-from agentcache._redis import reply_text
-from agentcache._server import EmbeddedRedis, ServerBinaries, find_binaries, free_port, wait_until
+from agentcache._redis.clients import reply_text
+from agentcache._redis.server import (
+    EmbeddedRedis,
+    ServerBinaries,
+    find_binaries,
+    free_port,
+    wait_until,
+)
 from agentcache.exceptions import EmbeddedServerError
 
 SLOTS = 16384

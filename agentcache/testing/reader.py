@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from agentcache.semantic import SemanticCache
+from agentcache.semantic._sync import SemanticCache
 
 
 class Reader(threading.Thread):

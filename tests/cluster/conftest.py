@@ -8,7 +8,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from agentcache._keys import hash_tag
+from agentcache._redis.keys import hash_tag
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.cluster import ClusterNodeProcess, LocalCluster
 

@@ -1,4 +1,4 @@
-"""The no-I/O part of agentcache._cluster: anchors, names, reply rewriting (no server)."""
+"""The no-I/O part of agentcache.semantic._cluster: anchors, names, reply rewriting (no server)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 from redis.crc import key_slot
 from redis.exceptions import AskError, MovedError
 
-from agentcache._cluster import (
+from agentcache.exceptions import ConfigurationError
+from agentcache.semantic._cluster import (
     anchor_slot,
     merge_search_replies,
     node_index_name,
@@ -15,7 +16,6 @@ from agentcache._cluster import (
     split_return,
     with_fields,
 )
-from agentcache.exceptions import ConfigurationError
 
 
 @pytest.mark.parametrize("slot", [0, 1, 5461, 10922, 16383])

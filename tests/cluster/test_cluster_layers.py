@@ -11,7 +11,7 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from agentcache._redis import sync_client
+from agentcache._redis.clients import sync_client
 from agentcache.embeddings import AsyncEmbeddingCache, EmbeddingCache
 from agentcache.metrics import Metrics, read_counters
 from agentcache.semantic import SemanticCache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.cluster import RedisCluster
 
-from agentcache.metrics import HITS, STORES, Metrics, RedisCounters, Series, read_counters
+from agentcache.metrics._counters import HITS, STORES, Metrics, RedisCounters, Series, read_counters
 
 
 def test_a_flush_of_many_tenants_lands_in_each_tenants_slot(

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 from redis.crc import key_slot
 
-from agentcache._cluster import anchor_slot
-from agentcache._keys import hash_tag
+from agentcache._redis.keys import hash_tag
 from agentcache.semantic import SemanticCache
+from agentcache.semantic._cluster import anchor_slot
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.cluster import ClusterNodeProcess, LocalCluster
 from agentcache.testing.vectors import HashingVectorizer

@@ -12,11 +12,11 @@ import yaml
 from migration_support import populate_tenants, prompt, variant
 from redis.crc import key_slot
 
-from agentcache._cluster import anchor_slot
-from agentcache._keys import hash_tag
+from agentcache._redis.keys import hash_tag
 from agentcache.exceptions import MigrationError
 from agentcache.migrations import Migrator
 from agentcache.semantic import SemanticCache
+from agentcache.semantic._cluster import anchor_slot
 from agentcache.settings import DEFAULT_SCHEMA_PATH, AgentCacheSettings
 from agentcache.testing.cluster import ClusterNodeProcess, LocalCluster
 from agentcache.testing.reader import Reader

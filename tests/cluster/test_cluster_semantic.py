@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from redis.cluster import RedisCluster
 
-from agentcache._cluster import anchor_slot
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.semantic._cluster import anchor_slot
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.cluster import ClusterNodeProcess, LocalCluster
 from agentcache.testing.vectors import HashingVectorizer

@@ -22,7 +22,7 @@ from redis.exceptions import NoPermissionError
 
 from agentcache.acl import tenant_acl_rules, tenant_acl_setuser
 from agentcache.embeddings import EmbeddingCache
-from agentcache.metrics import STORES, Series, read_counters
+from agentcache.metrics._counters import STORES, Series, read_counters
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

@@ -145,7 +145,7 @@ def test_a_misspelt_variable_is_a_one_line_warning(
 def test_the_migrate_script_shares_the_boundary(
     closed_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agentcache._commands.migrate import main
+    from agentcache.cli.migrate import main
 
     monkeypatch.setenv("AGENTCACHE_REDIS__URL", closed_url)
     assert main(["status"]) == 1

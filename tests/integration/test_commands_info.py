@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from agentcache._commands import info
+from agentcache.cli import info
 
 
 def test_info_lists_modules_and_a_missing_index(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcache._commands import _demo_llm
+from agentcache.cli import _demo_llm
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

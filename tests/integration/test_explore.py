@@ -11,10 +11,10 @@ import anthropic
 import numpy as np
 import pytest
 
-from agentcache._llm_core import ANSWER_AGREEMENT, answers_verdict, vectors_agree
-from agentcache._policy import VC_COUNT, VC_OBS, VerifiedPolicy, parse_observations
 from agentcache.llm import AsyncCachedAnthropic, CachedAnthropic, CacheInfo, cache_info
+from agentcache.llm._core import ANSWER_AGREEMENT, answers_verdict, vectors_agree
 from agentcache.semantic import SemanticCache
+from agentcache.semantic._policy import VC_COUNT, VC_OBS, VerifiedPolicy, parse_observations
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.provider import MESSAGES, ProviderServer
 from agentcache.testing.vectors import HashingVectorizer

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from agentcache._faults import CLOSED, OPEN
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.faults import CLOSED, OPEN
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.exceptions import CacheUnavailableError
-from agentcache.metrics import ERRORS, read_counters
+from agentcache.metrics._counters import ERRORS, read_counters
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

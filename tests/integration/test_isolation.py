@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from agentcache._keys import MAX_ID_LENGTH
-from agentcache._server import EmbeddedRedis
-from agentcache.metrics import Metrics, RedisCounters, Series, counter_key, read_counters
+from agentcache._redis.keys import MAX_ID_LENGTH
+from agentcache._redis.server import EmbeddedRedis
+from agentcache.metrics._counters import Metrics, RedisCounters, Series, counter_key, read_counters
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

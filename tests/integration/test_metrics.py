@@ -15,10 +15,10 @@ import redis.asyncio as aredis
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agentcache import cli
-from agentcache._commands.stats import render, summarize
+from agentcache.cli.stats import render, summarize
 from agentcache.embeddings import EmbeddingCache
 from agentcache.llm import CachedAnthropic, cache_info
-from agentcache.metrics import (
+from agentcache.metrics._counters import (
     ERRORS,
     HITS,
     MISSES,
@@ -215,8 +215,8 @@ async def test_async_cache_counts_through_a_sync_twin_of_its_client(
 _EXIT_SCRIPT = """
 import logging, sys
 import redis
-from agentcache._server import EmbeddedRedis
-from agentcache.metrics import Metrics, RedisCounters
+from agentcache._redis.server import EmbeddedRedis
+from agentcache.metrics._counters import Metrics, RedisCounters
 
 # The exit flush's DEBUG record goes to stdout; warnings reach stderr as usual.
 handler = logging.StreamHandler(sys.stdout)

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from agentcache._server import EmbeddedRedis
+from agentcache._redis.server import EmbeddedRedis
 from agentcache.acl import tenant_acl_rules
-from agentcache.metrics import (
+from agentcache.metrics._counters import (
     FLUSH_CALLS_PER_ROUND_TRIP,
     FLUSH_SERIES_PER_CALL,
     HITS,
@@ -232,7 +232,7 @@ def test_a_link_lost_mid_flush_keeps_only_what_was_not_written(
 _EXIT_CLUSTER_SCRIPT = """
 import socket
 from redis.cluster import RedisCluster
-from agentcache.metrics import Metrics, RedisCounters
+from agentcache.metrics._counters import Metrics, RedisCounters
 
 with socket.socket() as probe:  # a port nothing listens on: a stopped cluster
     probe.bind(("127.0.0.1", 0))

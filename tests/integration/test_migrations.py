@@ -295,7 +295,7 @@ def test_cli_plan_apply_status(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from agentcache._commands.migrate import main
+    from agentcache.cli.migrate import main
 
     populate(source, 30)
     monkeypatch.setenv("AGENTCACHE_REDIS__URL", str(settings.redis.url))

@@ -12,8 +12,8 @@ import numpy as np
 import openai
 import pytest
 
-from agentcache.costs import PriceTable, Usage
 from agentcache.prompt_caching import apply_anthropic_caching, apply_openai_caching
+from agentcache.prompt_caching.costs import PriceTable, Usage
 from agentcache.settings import AgentCacheSettings, PromptCachingSettings
 from agentcache.testing.provider import CHAT, EMBEDDINGS, MESSAGES, ProviderServer
 

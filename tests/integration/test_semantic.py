@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from agentcache import EmbeddedRedis, InvalidInputError, SemanticCache, SerializationError
-from agentcache._migrate_copy import wait_indexed
+from agentcache.migrations._copy import wait_indexed
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 

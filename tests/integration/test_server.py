@@ -4,8 +4,8 @@ import pytest
 import redis
 
 from agentcache import EmbeddedRedis, MissingModuleError, SemanticCache
-from agentcache._redis import check_modules
-from agentcache._server import ServerBinaries, find_binaries
+from agentcache._redis.clients import check_modules
+from agentcache._redis.server import ServerBinaries, find_binaries
 from agentcache.exceptions import EmbeddedServerError
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
@@ -47,7 +47,7 @@ def test_missing_binary_is_named(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 
 def test_default_settings_start_the_embedded_server() -> None:
-    from agentcache import _redis
+    from agentcache._redis import clients as _redis
 
     settings = AgentCacheSettings(embeddings={"dims": 32})
     url = _redis.resolve_url(settings)

@@ -13,10 +13,16 @@ import numpy as np
 import pytest
 import redis
 
-from agentcache._commands.stats import render, summarize
-from agentcache._policy import VC_COUNT, VC_OBS, GuardedPolicy, VerifiedPolicy, parse_observations
-from agentcache.metrics import GUARD_VETOES, MISSES, SHADOW_HITS, read_counters
+from agentcache.cli.stats import render, summarize
+from agentcache.metrics._counters import GUARD_VETOES, MISSES, SHADOW_HITS, read_counters
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
+from agentcache.semantic._policy import (
+    VC_COUNT,
+    VC_OBS,
+    GuardedPolicy,
+    VerifiedPolicy,
+    parse_observations,
+)
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
 

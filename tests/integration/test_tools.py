@@ -15,7 +15,7 @@ import pydantic
 import pytest
 import redis
 
-from agentcache._keys import LOCKS, TOOLS
+from agentcache._redis.keys import LOCKS, TOOLS
 from agentcache.exceptions import (
     CacheUnavailableError,
     ConfigurationError,
@@ -23,7 +23,13 @@ from agentcache.exceptions import (
     UnkeyableArgumentError,
 )
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools import GLOBAL_SCOPE_TAG, AsyncToolCache, ToolCache, ToolCacheInfo, cached_tool
+from agentcache.tools._sync import (
+    GLOBAL_SCOPE_TAG,
+    AsyncToolCache,
+    ToolCache,
+    ToolCacheInfo,
+    cached_tool,
+)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agentcache.migrations.warm import read_pairs, warm_cache
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer
-from agentcache.warm import read_pairs, warm_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 

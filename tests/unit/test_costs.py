@@ -9,8 +9,8 @@ import pytest
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
-from agentcache.costs import CostReport, PriceTable, Usage, total
 from agentcache.exceptions import ConfigurationError
+from agentcache.prompt_caching.costs import CostReport, PriceTable, Usage, total
 from agentcache.settings import AgentCacheSettings
 
 ANTHROPIC_BODY = {

@@ -7,7 +7,7 @@ import logging
 import pytest
 import redis
 
-from agentcache._faults import CLOSED, HALF_OPEN, OPEN, FaultGuard, server_answered
+from agentcache._redis.faults import CLOSED, HALF_OPEN, OPEN, FaultGuard, server_answered
 from agentcache.exceptions import CacheUnavailableError, InvalidInputError, SchemaError
 from agentcache.settings import ReliabilitySettings
 

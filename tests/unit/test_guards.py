@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcache._guards import (
+from agentcache.semantic._guards import (
     GUARDS,
     check_all,
     direction_guard,

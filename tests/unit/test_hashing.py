@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcache._hashing import (
+from agentcache.exceptions import InvalidInputError, UnkeyableArgumentError
+from agentcache.tools._hashing import (
     arguments_digest,
     bind_arguments,
     canonical,
     key_digest,
 )
-from agentcache.exceptions import InvalidInputError, UnkeyableArgumentError
 
 
 class Color(enum.Enum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentcache._hybrid import MAX_SCOPES, RETRY_SECONDS, SIZE_TTL_SECONDS, HybridPlanner
+from agentcache.semantic._plan import MAX_SCOPES, RETRY_SECONDS, SIZE_TTL_SECONDS, HybridPlanner
 
 INDEX = ""  # one server: one index key
 

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from agentcache import InvalidInputError, _keys
+from agentcache import InvalidInputError
+from agentcache._redis import keys as _keys
 
 
 def test_encode_is_injective_for_look_alikes() -> None:

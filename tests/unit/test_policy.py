@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from agentcache._policy import (
+from agentcache.semantic._policy import (
     VC_COUNT,
     VC_OBS,
     Candidate,

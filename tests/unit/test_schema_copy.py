@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agentcache._schema import build_schema, load_schema_dict, packaged_schema_text
 from agentcache.exceptions import SchemaError
+from agentcache.semantic._schema import build_schema, load_schema_dict, packaged_schema_text
 from agentcache.settings import DEFAULT_SCHEMA_PATH, AgentCacheSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcache._serialize import dumps, loads
 from agentcache.exceptions import SerializationError
+from agentcache.tools._serialize import dumps, loads
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ from typing import Any
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
-from agentcache._streams import (
+from agentcache.llm._streams import (
     AnthropicAssembler,
     OpenAIAssembler,
     anthropic_replay,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agentcache.tuning import (
+from agentcache.semantic.tuning import (
     best_threshold,
     curve,
     operating_point,

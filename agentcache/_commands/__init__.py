@@ -1,1 +1,0 @@
-"""Subcommands of the ``agentcache`` CLI, one module each (see agentcache.cli)."""

@@ -1,0 +1,638 @@
+"""The semantic response cache: LLM answers reused for semantically similar prompts.
+
+Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
+agent, and model when given), followed by a decision policy over the top-k
+candidates; the served entry's payload is read with its hit count. An exact
+repeat of a stored prompt is answered from its entry key before any embedding
+is computed (with a vector at hand, probe and search share one round trip).
+Now and then (every 30 s per scope) the hybrid planner counts entries to pick
+RediSearch's hybrid policy (``_hybrid``).
+
+Example::
+
+    cache = SemanticCache(settings)
+    cache.store("What is our refund window?", "30 days.", tenant="acme", agent="support")
+    hit = cache.check("How long do I have to get a refund?", tenant="acme", agent="support")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+from redisvl.exceptions import RedisVLError
+from redisvl.index import SearchIndex
+
+from agentcache._redis.clients import (
+    SyncClient,
+    check_modules,
+    sync_client,
+)
+from agentcache._redis.faults import FAULTS, server_answered
+from agentcache.exceptions import InvalidInputError
+from agentcache.metrics._counters import (
+    Metrics,
+)
+from agentcache.semantic._async import AsyncSemanticCache
+from agentcache.semantic._base import _BATCH, _ids, _SemanticBase, _total
+from agentcache.semantic._cluster import (
+    cluster_search,
+    eval_pipelined,
+)
+from agentcache.semantic._core import (
+    EXACT_SCRIPT,
+    FEEDBACK_ATTEMPTS,
+    FEEDBACK_SCRIPT,
+    PAYLOAD_READ,
+    STORE_SCRIPT,
+    TOUCH_SCRIPT,
+    CacheHit,
+    CheckResult,
+    IndexState,
+    Scope,
+    bad_embedding,
+    is_missing_index,
+)
+from agentcache.semantic._policy import DecisionPolicy
+from agentcache.settings import AgentCacheSettings
+from agentcache.vectorizers import Vector, Vectorizer
+
+logger = logging.getLogger("agentcache.semantic")
+
+__all__ = ["AsyncSemanticCache", "CacheHit", "CheckResult", "SemanticCache"]
+
+
+class SemanticCache(_SemanticBase):
+    """Semantic response cache on a RediSearch HNSW index (synchronous).
+
+    Args:
+        settings: the shared settings; defaults to ``AgentCacheSettings()``.
+        client: a redis-py client to use (not closed by ``close``). Built from
+            the settings when omitted (embedded Redis Stack if no URL is set).
+        vectorizer: turns prompts into vectors; defaults to the one in settings.
+        policy: decides which candidate, if any, is a hit.
+        metrics: where hits, misses and shadow figures are counted (default: from settings).
+        rng: draws the explore step (``semantic.explore_rate``); seed one for tests.
+    """
+
+    def __init__(
+        self,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: SyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+        policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(settings, vectorizer, policy, rng)
+        self._owns_client = client is None
+        self.client: SyncClient = client or sync_client(self.settings)
+        self._use_metrics(metrics, self.client)
+        self._cluster = cluster_search(self.client, self._index_spec, self._schema_for)
+        self._store_script = self.client.register_script(STORE_SCRIPT)
+        self._touch_script = self.client.register_script(TOUCH_SCRIPT)
+        self._exact_script = self.client.register_script(EXACT_SCRIPT)
+        self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
+        self.guard.run("connect", self.ensure_index)
+
+    # -- index --------------------------------------------------------------
+    def ensure_index(self) -> IndexState:
+        """Create the index (and its alias and metadata) unless they exist."""
+        check_modules(self.client, str(self.settings.redis.url or "embedded"))
+        core = self.core
+        meta = self.client.hgetall(core.meta_key)
+        state = core.state_from_meta(meta) if meta else core.initial_state()
+        core.state = state  # a (re)created index follows the recorded version's schema
+        try:
+            if self._cluster is not None:
+                self._cluster.ensure(state.physical, state.entry_prefix)
+            elif not self._index_exists(state.physical):
+                self._create_index(state)
+            if not meta:
+                self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
+        except BaseException:
+            core.state = None  # not ready: the next call tries again
+            raise
+        return state
+
+    def _index_exists(self, name: str) -> bool:
+        try:
+            self.client.execute_command("FT.INFO", name)
+        except redis.ResponseError as exc:
+            if is_missing_index(exc):
+                return False
+            raise
+        return True
+
+    def _create_index(self, state: IndexState) -> None:
+        schema = self._schema_for(state.physical, state.entry_prefix)
+        index = SearchIndex(schema, redis_client=self.client)
+        try:
+            index.create(overwrite=False)
+        except (RedisVLError, redis.RedisError) as exc:  # a concurrent creator won the race
+            if "already exists" not in str(exc).lower():
+                raise
+        try:
+            self.client.execute_command("FT.ALIASUPDATE", state.alias, state.physical)
+        except redis.ResponseError as exc:
+            logger.debug("alias update for %s: %s", state.alias, exc)
+        logger.info("created semantic index %s (alias %s)", state.physical, state.alias)
+
+    def _search(self, command: list[Any], tenant: str | None = None) -> Any:
+        """FT.SEARCH, recreating a lost index once (e.g. after a restart without persistence).
+
+        On a cluster it runs on the primary owning ``tenant``'s slot (all primaries if None).
+        """
+        if self._cluster is not None:
+            return self._cluster.search(command, tenant)
+        try:
+            return self.client.execute_command(*command)
+        except redis.ResponseError as exc:
+            if not is_missing_index(exc):
+                raise
+            logger.warning("semantic index %s is gone; recreating it", self.core.alias)
+            self.ensure_index()
+            return self.client.execute_command(*command)
+
+    def _ready(self) -> bool:
+        if self.core.state is None:
+            return self.guard.run("connect", self.ensure_index) is not None
+        if self.core.refresh_due():  # follows migrations; one HGETALL per second at most
+            self.guard.run("refresh", lambda: self.core.adopt_meta(self._meta()))
+        return True
+
+    def _meta(self) -> Any:
+        return self.client.hgetall(self.core.meta_key)
+
+    # -- embedding ----------------------------------------------------------
+    def _embed(self, text: str) -> Vector | None:
+        model = self.vectorizer.model
+        cached = self.core.memo_get(model, text)
+        if cached is not None:
+            return cached
+
+        def compute() -> Vector:
+            return self.core.vector(self.vectorizer.embed(text))
+
+        try:
+            vector = self.embed_guard.run("embed", compute)
+        except InvalidInputError as exc:
+            # Wrong dims or NaN from the vectorizer is a setup bug: say so, even fail-open.
+            raise bad_embedding(model, exc) from None
+        if vector is None:
+            return None
+        self.core.memo_put(model, text, vector)
+        return vector
+
+    # -- lookups ------------------------------------------------------------
+    def check(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CacheHit | None:
+        """The cached response for ``prompt`` in this tenant/agent(/model), or None.
+
+        ``threshold`` is the minimum cosine similarity for a hit (higher is
+        stricter); the settings' value when omitted. ``lookup`` takes the same
+        arguments and also says why, and which entry the decision was about.
+        """
+        return self.lookup(
+            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+        ).hit
+
+    def lookup(
+        self,
+        prompt: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        threshold: float | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> CheckResult:
+        """``check``, explained: the hit (or None), the policy's reason, the best
+        candidate, and whether the caller should verify it against the model
+        (``explore``: call the model, compare, send ``feedback``)."""
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        prompt = core.validate_prompt(prompt)
+        minimum = core.validate_threshold(threshold)
+        query_vector = core.vector(vector) if vector is not None else None
+        if not self._ready():
+            return self._unavailable()
+        exact_match = self.settings.semantic.exact_match
+        reply = None
+        if exact_match and query_vector is not None and self._cluster is None:
+            # The caller brought the vector: probe and search in one round trip.
+            blob = core.vector_bytes(query_vector)
+            pair = self.guard.run(
+                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
+            )
+            if pair is None:
+                return self._unavailable()
+            exact, reply = pair
+            if exact is not None:
+                return self._finish(core.exact_result(exact), scope)
+        elif exact_match:
+            exact = self.guard.run("check", lambda: self._check_exact(scope, prompt))
+            if exact is not None:
+                return self._finish(core.exact_result(exact), scope)
+        if reply is None:
+            if query_vector is None:
+                query_vector = self._embed(prompt)
+                if query_vector is None:
+                    return self._unavailable()
+            blob = core.vector_bytes(query_vector)
+            reply = self.guard.run("check", lambda: self._vector_search(scope, blob, minimum))
+            if reply is None:
+                return self._unavailable()
+        result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
+        hit = result.hit
+        if hit is not None:
+            keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
+            touched = self.guard.run("touch", lambda: self._touch(keys, args))
+            if touched is None:
+                return self._unavailable()
+            result = core.served(result, touched)
+        elif (key := core.payload_key(scope, result)) is not None:
+            values = self.guard.run("check", lambda: self.client.hmget(key, PAYLOAD_READ))
+            result = core.with_payload(result, values)
+        return self._finish(result, scope)
+
+    def _touch(self, keys: list[str], args: list[Any]) -> Any:
+        """TOUCH_SCRIPT; when the server refuses its writes (maxmemory, a read-only
+        replica), the payload alone: the hit is served, uncounted."""
+        try:
+            return self._touch_script(keys=keys, args=args)
+        except redis.ResponseError as exc:
+            if not server_answered(exc):
+                raise
+            self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
+            return [*(self.client.hmget(keys[0], PAYLOAD_READ)), 0]
+
+    def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
+        keys, args, entry_id = self.core.exact_args(scope, prompt)
+        values = self._exact_script(keys=keys, args=args)
+        if not values:
+            return None
+        return self.core.hit_from_exact(values, scope, entry_id, prompt)
+
+    def _plan(self, scope: Scope) -> str:
+        """Count what the hybrid planner lacks (rarely); return the scope's index key."""
+        core = self.core
+        index_key = "" if self._cluster is None else scope.tenant  # a node's own index
+        try:
+            if (command := core.index_count_command(index_key)) is not None:
+                core.record_index(index_key, self._search(command, scope.tenant))
+            if (command := core.scope_count_command(scope, index_key)) is not None:
+                core.record_scope(scope, self._search(command, scope.tenant))
+        except FAULTS as exc:  # an optimisation: never fail the lookup for it
+            logger.debug("hybrid planner: count failed (%s: %s)", type(exc).__name__, exc)
+            core.planner_failed(scope, index_key)
+        return index_key
+
+    def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
+        index_key = self._plan(scope)
+        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        return self._search(command, scope.tenant)
+
+    def _exact_and_search(
+        self, scope: Scope, prompt: str, blob: bytes, minimum: float
+    ) -> tuple[CacheHit | None, Any]:
+        """The exact-repeat probe and the vector search, pipelined (not on a cluster).
+
+        As on the sequential path, a probe the server refuses (maxmemory) is a
+        fault and the search goes on; an exact hit never depends on the search.
+        """
+        index_key = self._plan(scope)
+        keys, args, entry_id = self.core.exact_args(scope, prompt)
+        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
+        pipe.execute_command(*command)
+        values, reply = pipe.execute(raise_on_error=False)
+        try:
+            if isinstance(values, NoScriptError):  # a new or flushed server: load, probe again
+                values = self._exact_script(keys=keys, args=args)
+            elif isinstance(values, Exception):
+                raise values
+        except redis.ResponseError as exc:
+            if not server_answered(exc):
+                raise
+            self.guard.failure(exc, "check")
+            values = None
+        exact = self.core.hit_from_exact(values, scope, entry_id, prompt) if values else None
+        if exact is not None:
+            return exact, None
+        if isinstance(reply, Exception):
+            if not is_missing_index(reply):
+                raise reply
+            reply = self._search(command, scope.tenant)  # recreates the lost index
+        return None, reply
+
+    # -- writes -------------------------------------------------------------
+    def store(
+        self,
+        prompt: str,
+        response: str,
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        ttl: int | None = None,
+        vector: Sequence[float] | Vector | None = None,
+    ) -> str | None:
+        """Store ``response`` for ``prompt``; return the entry id, or None if nothing was stored.
+
+        Storing the same prompt again in the same tenant/agent/model replaces
+        the entry. Past ``max_entries_per_tenant`` the tenant's least recently
+        hit entries are evicted. ``None`` means a cache fault (Redis or the
+        embedder unreachable) kept the entry out, fail-open: it was logged and
+        counted, and strict mode raises ``CacheUnavailableError`` instead.
+        ``ttl``: whole seconds, at most ``MAX_TTL_SECONDS`` (10 years);
+        ``metadata``: at most 64 KiB as JSON (``MAX_METADATA_BYTES``). Bad
+        input raises ``InvalidInputError`` before anything is written; a
+        vectorizer returning an unusable vector raises ``ConfigurationError``.
+        """
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        prompt = core.validate_prompt(prompt)
+        response = core.validate_response(response)
+        metadata_json = core.encode_metadata(metadata)
+        tag_list = core.validate_tags(tags)
+        ttl_seconds = core.validate_ttl(ttl)
+        entry_vector = core.vector(vector) if vector is not None else self._embed(prompt)
+        if entry_vector is None or not self._ready():
+            return None  # a cache fault (logged and counted): nothing stored
+        blob = core.vector_bytes(entry_vector)
+        keys, args, entry_id = core.store_args(
+            scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
+        )
+        result = self.guard.run("store", lambda: self._store_script(keys=keys, args=args))
+        if result is None:
+            return None
+        self._count_stores(scope, 1, len(result[1]))
+        return entry_id
+
+    def store_many(
+        self,
+        items: Sequence[tuple[str, str]],
+        *,
+        tenant: str,
+        agent: str,
+        model: str | None = None,
+        ttl: int | None = None,
+        vectors: Sequence[Sequence[float] | Vector] | None = None,
+    ) -> list[str]:
+        """Store many ``(prompt, response)`` pairs in pipelined batches; return their ids.
+
+        Each entry is written by the same atomic script as ``store``; prompts
+        without a vector in ``vectors`` are embedded in one ``embed_many`` call.
+        """
+        core = self.core
+        scope = core.scope(tenant, agent, model)
+        rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
+        ttl_seconds = core.validate_ttl(ttl)
+        ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        embedded = vectors is None
+        if vectors is None:
+            texts = [prompt for prompt, _ in rows]
+            try:
+                vectors = self.embed_guard.run("embed", lambda: self.vectorizer.embed_many(texts))
+            except InvalidInputError as exc:
+                raise bad_embedding(self.vectorizer.model, exc) from None
+        if vectors is None or not self._ready():
+            return ids
+        if len(vectors) != len(rows):
+            if embedded:
+                got = ValueError(f"{len(vectors)} vectors for {len(rows)} texts")
+                raise bad_embedding(self.vectorizer.model, got)
+            raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
+        check = (
+            functools.partial(core.vectorizer_output, model=self.vectorizer.model)
+            if embedded
+            else core.vector
+        )
+        blobs = [core.vector_bytes(check(v)) for v in vectors]
+        for start in range(0, len(rows), _BATCH):
+            calls = [
+                core.store_args(scope, prompt, response, blob, "{}", [], ttl_seconds)[:2]
+                for (prompt, response), blob in zip(
+                    rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
+                )
+            ]
+            results = self.guard.run("store", functools.partial(self._store_calls, calls))
+            if results is not None:
+                self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
+        return ids
+
+    def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run the store script for each ``(keys, args)`` in one pipeline."""
+        if self._cluster is not None:  # a cluster pipeline refuses registered scripts
+            return eval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._store_script(keys=keys, args=args, client=pipe)
+        return pipe.execute()
+
+    def feedback(
+        self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
+    ) -> bool:
+        """Tell the policy whether a hit (served or not) was correct; False if the entry is gone.
+
+        ``similarity`` is the query's similarity to the entry (default: the last
+        served hit's). Concurrent feedback on one entry is applied atomically
+        (compare-and-set, retried), so no observation is lost.
+        """
+        core = self.core
+        tenant = core.scope(tenant, "-", None).tenant
+        entry_id = core.validate_entry_id(entry_id)
+        similarity = core.validate_similarity(similarity)
+        key = core.entry_key(tenant, entry_id)
+        hits_key = core.hits_key(tenant)
+
+        def apply() -> bool:
+            seen = similarity
+            if seen is None:  # the last served hit's, kept in the hits hash
+                seen = core.last_similarity(
+                    self.client.hget(hits_key, core.hits_fields(entry_id)[1])
+                )
+            for attempt in range(FEEDBACK_ATTEMPTS):
+                args = core.feedback_args(
+                    self.client.hmget(key, core.feedback_reads), seen, correct
+                )
+                if args is None or not args:
+                    return args is not None
+                done = int(self._feedback_script(keys=[key], args=args))
+                if done:
+                    return done == 1
+                time.sleep(core.feedback_backoff(attempt))
+            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+            return False
+
+        return bool(self.guard.run("feedback", apply))
+
+    # -- invalidation -------------------------------------------------------
+    def invalidate(self, entry_id: str, *, tenant: str) -> bool:
+        """Delete one entry; True if it existed."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        entry_id = self.core.validate_entry_id(entry_id)
+        key = self.core.entry_key(tenant, entry_id)
+        lru = self.core.lru_key(tenant)
+
+        def run() -> bool:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(key)
+            pipe.zrem(lru, entry_id)
+            pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
+            return bool(pipe.execute()[0])
+
+        return bool(self.guard.run("invalidate", run))
+
+    def invalidate_tenant(self, tenant: str) -> int:
+        """Delete every entry of ``tenant``; return how many."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        removed = self._delete_matching(tenant, self.core.filter_expr(tenant))
+        side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
+        self.guard.run("invalidate", lambda: self.client.delete(*side))
+        return removed
+
+    def invalidate_agent(self, tenant: str, agent: str) -> int:
+        """Delete every entry of one agent of ``tenant``; return how many."""
+        scope = self.core.scope(tenant, agent, None)
+        return self._delete_matching(scope.tenant, self.core.filter_expr(scope.tenant, scope.agent))
+
+    def invalidate_tag(self, tenant: str, tag: str) -> int:
+        """Delete every entry of ``tenant`` stored with ``tag``; return how many."""
+        tenant = self.core.scope(tenant, "-", None).tenant
+        tag = self.core.validate_tags([tag])[0]
+        return self._delete_matching(tenant, self.core.filter_expr(tenant, tag=tag))
+
+    def invalidate_similar(
+        self,
+        text: str,
+        *,
+        tenant: str,
+        threshold: float,
+        agent: str | None = None,
+    ) -> int:
+        """Delete the tenant's entries within ``threshold`` cosine similarity of ``text``."""
+        core = self.core
+        tenant = core.scope(tenant, agent or "-", None).tenant
+        text = core.validate_prompt(text, "text")
+        minimum = core.validate_threshold(threshold)
+        vector = self._embed(text)
+        if vector is None or not self._ready():
+            return 0
+        blob = core.vector_bytes(vector)
+
+        def run() -> int:
+            removed = 0
+            while True:
+                command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
+                reply = self._search(command, tenant)
+                keys = _ids(reply)
+                if not keys:
+                    return removed
+                removed += self._delete_keys(tenant, keys)
+
+        return self.guard.run("invalidate", run) or 0
+
+    def _delete_matching(self, tenant: str, filter_expr: str) -> int:
+        if not self._ready():
+            return 0
+
+        def run() -> int:
+            removed = 0
+            while True:
+                keys = _ids(self._search(self.core.ids_command(filter_expr, _BATCH), tenant))
+                if not keys:
+                    return removed
+                removed += self._delete_keys(tenant, keys)
+
+        return self.guard.run("invalidate", run) or 0
+
+    def _delete_keys(self, tenant: str, keys: list[str]) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.delete(key)
+        ids = [key.rsplit(":", 1)[-1] for key in keys]
+        pipe.zrem(self.core.lru_key(tenant), *ids)
+        pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(*ids))
+        return sum(int(n) for n in pipe.execute()[:-2])
+
+    def clear(self) -> int:
+        """Delete every entry of every tenant in this cache's index; return how many."""
+        if not self._ready():
+            return 0
+
+        def run() -> int:
+            removed = 0
+            while True:
+                keys = _ids(self._search(self.core.ids_command("*", _BATCH)))
+                if not keys:
+                    break
+                pipe = self.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.delete(key)
+                removed += sum(int(n) for n in pipe.execute())
+            for pattern in self.core.side_patterns():
+                for side in self.client.scan_iter(match=pattern, count=1000):
+                    self.client.delete(side)
+            return removed
+
+        return self.guard.run("clear", run) or 0
+
+    def count(self, tenant: str | None = None, agent: str | None = None) -> int:
+        """Entries stored (for one tenant, or one agent of it, when given)."""
+        if not self._ready():
+            return 0
+        if tenant is None:
+            expr = "*"
+        else:
+            tenant = self.core.scope(tenant, agent or "-", None).tenant
+            expr = self.core.filter_expr(tenant, agent)
+        command = self.core.count_command(expr)
+        reply = self.guard.run("count", lambda: self._search(command, tenant))
+        return _total(reply)
+
+    def drop(self) -> None:
+        """Delete the index, its alias, its metadata and every entry (tests, teardown)."""
+        self.clear()
+        state = self.core.state
+        if state is not None and self._cluster is not None:
+            self._cluster.drop()
+        elif state is not None:
+            for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
+                with contextlib.suppress(redis.ResponseError):
+                    self.client.execute_command(*command)
+        self.client.delete(self.core.meta_key)
+        self.core.state = None
+
+    def close(self) -> None:
+        """Close the client if this cache created it (and flush its counters)."""
+        if self._owns_metrics:
+            self.metrics.close()
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> SemanticCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
