@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentcache._redis.server import EmbeddedRedis
-from agentcache.embeddings._sync import (
+from agentcache.embeddings import (
     AsyncEmbeddingCache,
     CachedVectorizer,
     EmbeddingCache,
@@ -63,7 +63,7 @@ from agentcache.semantic._policy import (
 from agentcache.semantic._sync import AsyncSemanticCache, CheckResult, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
-from agentcache.tools._sync import (
+from agentcache.tools import (
     AsyncCachedTool,
     AsyncToolCache,
     CachedTool,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
-from agentcache.embeddings._sync import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
+from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
 from agentcache.llm._clients import (
     AsyncCachedAnthropic,
     AsyncCachedOpenAI,
@@ -31,7 +31,7 @@ from agentcache.llm._clients import (
 from agentcache.metrics._counters import Metrics
 from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools._sync import AsyncToolCache, ToolCache
+from agentcache.tools import AsyncToolCache, ToolCache
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
-PAIRS: list[tuple[str, str]] = []
+PAIRS: list[tuple[str, str]] = [
+    ("agentcache/tools/_async.py", "agentcache/tools/_sync.py"),
+    ("agentcache/embeddings/_async.py", "agentcache/embeddings/_sync.py"),
+]
 # async name -> sync name, replaced as whole words.
 NAMES = {
     "AsyncClient": "SyncClient",
@@ -32,6 +35,8 @@ NAMES = {
     "AsyncToolCache": "ToolCache",
     "AsyncCachedTool": "CachedTool",
     "AsyncEmbeddingCache": "EmbeddingCache",
+    "AsyncCompute": "Compute",
+    "AsyncComputeMany": "ComputeMany",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "acheck_modules": "check_modules",

@@ -46,6 +46,12 @@ EMBEDDINGS = "emb"
 METRICS = "stats"
 META = "meta"
 
+# One name per layer in metrics labels and fault logs. The metrics series keys
+# in Redis (and the Prometheus/stats output) hold these, so they are as fixed
+# as the key segments above; "emb" stays the embeddings' key segment.
+TOOL_LAYER = TOOLS
+EMBEDDING_LAYER = "embedding"
+
 
 def validate_id(value: object, what: str) -> str:
     """Return ``value`` if it is a usable tenant/agent id, else raise naming ``what``."""

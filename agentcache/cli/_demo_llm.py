@@ -19,7 +19,7 @@ from typing import Any
 
 import anthropic
 
-from agentcache.embeddings._sync import CachedVectorizer, EmbeddingCache
+from agentcache.embeddings import CachedVectorizer, EmbeddingCache
 from agentcache.llm._clients import CachedAnthropic
 from agentcache.llm._ledger import CacheInfo, cache_info, print_session_table
 from agentcache.semantic._sync import SemanticCache

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from agentcache.cli._errors import run_command
-from agentcache.embeddings._sync import CachedVectorizer, EmbeddingCache
+from agentcache.embeddings import CachedVectorizer, EmbeddingCache
 from agentcache.migrations.warm import warm_cache
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings

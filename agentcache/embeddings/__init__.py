@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from agentcache.embeddings._sync import (
-    AsyncEmbeddingCache,
-    CachedVectorizer,
-    EmbeddingCache,
-    EmbeddingCacheInfo,
-)
+from agentcache.embeddings._async import AsyncEmbeddingCache
+from agentcache.embeddings._sync import EmbeddingCache
+from agentcache.embeddings._types import EmbeddingCacheInfo
+from agentcache.embeddings._vectorizer import CachedVectorizer
 
 __all__ = [
     "AsyncEmbeddingCache",

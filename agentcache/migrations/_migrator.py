@@ -500,7 +500,7 @@ def default_vectorizer(settings: AgentCacheSettings, client: SyncClient) -> Any:
 
     vectorizer = vectorizer_from_settings(settings)
     try:
-        from agentcache.embeddings._sync import CachedVectorizer, EmbeddingCache
+        from agentcache.embeddings import CachedVectorizer, EmbeddingCache
     except ImportError:
         return vectorizer
     cache = EmbeddingCache(settings, client, model=vectorizer.model, dims=vectorizer.dims)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from agentcache.tools._sync import (
-    AsyncCachedTool,
-    AsyncToolCache,
-    CachedTool,
-    ToolCache,
-    ToolCacheInfo,
-    cached_tool,
-)
+from agentcache.tools._async import AsyncCachedTool, AsyncToolCache
+from agentcache.tools._decorator import cached_tool
+from agentcache.tools._sync import CachedTool, ToolCache
+from agentcache.tools._types import ToolCacheInfo
 
 __all__ = [
     "AsyncCachedTool",

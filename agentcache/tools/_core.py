@@ -1,7 +1,8 @@
-"""The no-I/O core of the tool result cache: keys, TTLs, encoding, counters, wait decisions.
+"""The pure core of the tool result cache: keys, TTLs, encoding, tallies, wait decisions.
 
-``ToolCache`` and ``AsyncToolCache`` (in ``tools.py``) do only the I/O around
-it, so the sync and async twins cannot drift apart.
+No Redis client, no metrics, no fault guard: the shells (``_async.py`` and
+the generated ``_sync.py``) do the I/O, guard it and report the events the
+core's decisions carry, so the two twins cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,86 +14,24 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agentcache._limits import check_ttl
 from agentcache._redis import keys as _keys
-from agentcache._redis.faults import FaultGuard
 from agentcache.exceptions import ConfigurationError, SerializationError, UnkeyableArgumentError
-from agentcache.metrics._counters import (
-    ERRORS,
-    HITS,
-    MISSES,
-    NO_TENANT,
-    STORES,
-    Metrics,
-    current_scope,
-)
 from agentcache.settings import AgentCacheSettings
 from agentcache.tools._hashing import arguments_digest, bind_arguments, key_digest
+from agentcache.tools._scripts import HIT, TAKEN
 from agentcache.tools._serialize import dumps, loads
+from agentcache.tools._types import OnUnkeyable, TenantArg, ToolCacheInfo, ToolKeys, ToolSpec
 
 _logger = logging.getLogger("agentcache.tools")
 GLOBAL_SCOPE_TAG = _keys.SHARED_TAG
-LAYER = "tool"  # the metrics layer; its series' agent is the tool name
-OnUnkeyable = Literal["raise", "bypass"]
-TenantArg = str | Callable[..., str | None] | None
-
-# Returns [1, value] on a hit, [2] when this caller took the lock, [0] when
-# another caller holds it. Value and lock share the hash tag (one slot).
-ACQUIRE_SCRIPT = """
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end
-return {0}
-"""
-# Store the value; release the lock only if this caller still owns it.
-STORE_SCRIPT = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_HIT, _TAKEN = 1, 2
 _FIRST_DELAY, _MAX_DELAY = 0.005, 0.1
 SCAN_COUNT = 500
-
-
-@dataclass(frozen=True)
-class ToolCacheInfo:
-    """Counts for one tool in this process."""
-
-    hits: int = 0
-    misses: int = 0
-    waits: int = 0  # calls that waited for another caller's result
-    bypassed: int = 0  # un-keyable calls run without the cache
-    wait_timeouts: int = 0  # waits that gave up and ran the tool themselves
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """How one tool is keyed, stored and typed."""
-
-    name: str
-    ttl_ms: int
-    signature: inspect.Signature
-    tenant_arg: TenantArg = None
-    key: Callable[..., object] | None = None
-    ignore: tuple[str, ...] = ()
-    on_unkeyable: OnUnkeyable = "raise"
-    result_type: Any = None
-
-
-@dataclass(frozen=True)
-class ToolKeys:
-    """The Redis keys of one call: its stored value and its stampede lock."""
-
-    value: str
-    lock: str
-    tenant: str = NO_TENANT  # the metrics scope: NO_TENANT for shared calls
+# Tally fields (ToolCacheInfo's); HITS and MISSES are also the metrics events.
+HITS, MISSES, WAITS = "hits", "misses", "waits"
+BYPASSED, WAIT_TIMEOUTS = "bypassed", "wait_timeouts"
 
 
 @dataclass
@@ -107,9 +46,10 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Hit:
-    """Serve ``value``, found in the cache."""
+    """Serve ``value``, found in the cache; ``events`` are what to count."""
 
     value: Any
+    events: tuple[str, ...] = (HITS,)
 
 
 @dataclass(frozen=True)
@@ -117,6 +57,7 @@ class Run:
     """Run the tool; ``locked`` when this caller holds the lock (release it after)."""
 
     locked: bool
+    events: tuple[str, ...] = (MISSES,)
 
 
 @dataclass(frozen=True)
@@ -124,6 +65,7 @@ class Sleep:
     """Another caller is running the tool: wait ``seconds``, then look again."""
 
     seconds: float
+    events: tuple[str, ...] = ()
 
 
 Action = Hit | Run | Sleep
@@ -131,35 +73,17 @@ _MISSING = object()
 
 
 class ToolCacheCore:
-    """Keys, TTLs, encoding, counters and the wait decisions: everything but I/O."""
+    """Keys, TTLs, encoding, per-tool tallies and the wait decisions: everything but I/O."""
 
-    def __init__(self, settings: AgentCacheSettings) -> None:
+    def __init__(
+        self, settings: AgentCacheSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
         self.prefix = settings.redis.key_prefix
-        # Replaced by attach_metrics once the wrapper has its client.
-        self.metrics = Metrics(enabled=False)
-        self.owns_metrics = False
-        self.guard = FaultGuard(
-            settings.reliability,
-            layer="tools",
-            on_fault=self._count_fault,
-            on_latency=self._observe,
-        )
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, int]] = {}
         self._owners: dict[str, str] = {}
-
-    def attach_metrics(self, metrics: Metrics | None, client: object) -> None:
-        """Count into ``metrics``, else into one built from settings (then owned)."""
-        self.owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(self.settings, client=client)
-
-    # Faults and latencies belong to the call's scope (tools.py binds it).
-    def _count_fault(self, operation: str, exc: BaseException) -> None:
-        self.metrics.count(LAYER, ERRORS, *current_scope())
-
-    def _observe(self, operation: str, seconds: float) -> None:
-        self.metrics.observe(LAYER, operation, seconds)
 
     # -- registration and keys ------------------------------------------------
 
@@ -207,11 +131,6 @@ class ToolCacheCore:
             result_type=result_type,
         )
 
-    def scope_tag(self, tenant: str | None) -> str:
-        if tenant is None:
-            return GLOBAL_SCOPE_TAG
-        return _keys.hash_tag(_keys.validate_id(tenant, "tenant"))
-
     def keys_for(
         self, spec: ToolSpec, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> ToolKeys | None:
@@ -236,13 +155,20 @@ class ToolCacheCore:
             if spec.on_unkeyable == "bypass":
                 return None
             raise UnkeyableArgumentError(f"tool {spec.name!r}: {exc}") from None
-        tag = self.scope_tag(tenant)
+        if tenant is not None:
+            tenant = _keys.validate_id(tenant, "tenant")
         name = _keys.encode_id(spec.name)
         return ToolKeys(
-            value=":".join((self.prefix, _keys.TOOLS, tag, name, digest)),
-            lock=":".join((self.prefix, _keys.LOCKS, tag, _keys.TOOLS, name, digest)),
-            tenant=NO_TENANT if tenant is None else tenant,
+            value=self._scoped_key(_keys.TOOLS, tenant, name, digest),
+            lock=self._scoped_key(_keys.LOCKS, tenant, _keys.TOOLS, name, digest),
+            tenant=tenant,
         )
+
+    def _scoped_key(self, layer: str, tenant: str | None, *rest: str) -> str:
+        """``prefix:layer:{tenant}:rest...``; shared calls take the ``{~global}`` tag."""
+        if tenant is None:
+            return ":".join((self.prefix, layer, GLOBAL_SCOPE_TAG, *rest))
+        return _keys.tenant_key(self.prefix, layer, tenant, *rest)
 
     def tool_pattern(self, name: str) -> str:
         # Encoded ids hold no glob characters and no ':' or '}', so the
@@ -276,7 +202,7 @@ class ToolCacheCore:
     # -- the wait loop, as decisions --------------------------------------------
 
     def start(self) -> Attempt:
-        return Attempt(deadline=time.monotonic() + self.settings.tools.wait_timeout_seconds)
+        return Attempt(deadline=self._clock() + self.settings.tools.wait_timeout_seconds)
 
     def lock_ms(self) -> int:
         return max(1, round(self.settings.tools.lock_timeout_seconds * 1000))
@@ -284,46 +210,30 @@ class ToolCacheCore:
     def next_action(self, spec: ToolSpec, attempt: Attempt, reply: Any) -> Action:
         """What to do after the acquire script answered ``reply`` (None: Redis fault)."""
         if reply is None:
-            self.count(spec.name, "misses")
             return Run(locked=False)
         status = int(reply[0])
-        if status == _HIT:
+        if status == HIT:
             value = self.decode(spec, reply[1])
             if value is not _MISSING:
-                self.count(spec.name, "hits", "waits" if attempt.waited else None)
-                return Hit(value)
-            self.count(spec.name, "misses")
+                return Hit(value, (HITS, WAITS) if attempt.waited else (HITS,))
             return Run(locked=False)
-        if status == _TAKEN:
-            self.count(spec.name, "misses")
+        if status == TAKEN:
             return Run(locked=True)
-        remaining = attempt.deadline - time.monotonic()
+        remaining = attempt.deadline - self._clock()
         if remaining <= 0:
-            self.count(spec.name, "misses", "wait_timeouts")
-            return Run(locked=False)
+            return Run(locked=False, events=(MISSES, WAIT_TIMEOUTS))
         seconds = min(attempt.delay, remaining)
         attempt.delay = min(attempt.delay * 2, _MAX_DELAY)
         attempt.waited = True
         return Sleep(seconds)
 
-    # -- counters ---------------------------------------------------------------
+    # -- per-tool tallies (the ToolCacheInfo of this process) ----------------------
 
-    def count(self, name: str, *fields: str | None) -> None:
+    def tally(self, name: str, events: Sequence[str]) -> None:
         with self._lock:
             counts = self._counts[name]
-            for name_ in fields:
-                if name_ is not None:
-                    counts[name_] += 1
-        # Hits and misses also go to the shared metrics, in the scope tools.py
-        # bound for this call (its tenant, the tool name as the agent).
-        for event in (HITS, MISSES):
-            if event in fields:
-                self.metrics.count(LAYER, event, *current_scope())
-
-    def stored(self, reply: object) -> None:
-        """Count a store whose script ran (``reply`` None: Redis faulted, nothing stored)."""
-        if reply is not None:
-            self.metrics.count(LAYER, STORES, *current_scope())
+            for event in events:
+                counts[event] += 1
 
     def info(self, name: str) -> ToolCacheInfo:
         with self._lock:

@@ -23,13 +23,8 @@ from agentcache.exceptions import (
     UnkeyableArgumentError,
 )
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools._sync import (
-    GLOBAL_SCOPE_TAG,
-    AsyncToolCache,
-    ToolCache,
-    ToolCacheInfo,
-    cached_tool,
-)
+from agentcache.tools import AsyncToolCache, ToolCache, ToolCacheInfo, cached_tool
+from agentcache.tools._core import GLOBAL_SCOPE_TAG
 
 
 @pytest.fixture
