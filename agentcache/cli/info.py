@@ -6,6 +6,7 @@ import argparse
 
 import redis
 
+from agentcache._redis import keys as _keys
 from agentcache._redis.clients import (
     check_modules,
     module_list,
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     memory = client.info("memory")
     print(f"memory      {memory.get('used_memory_human')} used, policy "
           f"{memory.get('maxmemory_policy')}")  # fmt: skip
-    alias = f"{settings.redis.key_prefix}:idx:{settings.semantic.index_name}"
+    alias = _keys.index_alias(settings.redis.key_prefix, settings.semantic.index_name)
     try:
         raw = client.execute_command("FT.INFO", alias)
     except redis.ResponseError as exc:  # no index yet is a normal state

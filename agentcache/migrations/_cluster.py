@@ -29,7 +29,14 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redisvl.schema import IndexSchema
 
-from agentcache._redis.clients import reply_text
+from agentcache._redis.index_meta import PENDING_FIELDS, Version
+from agentcache._redis.replies import (
+    info_dict,
+    is_missing_index,
+    reply_text,
+    search_rows,
+    search_rows_total,
+)
 from agentcache.exceptions import MigrationError
 from agentcache.migrations._copy import (
     SAMPLE_FIELDS,
@@ -42,14 +49,8 @@ from agentcache.migrations._copy import (
     scan_pages,
     verify_samples,
 )
-from agentcache.migrations._plan import Transform, Version, info_dict
-from agentcache.semantic._cluster import (
-    ClusterSearch,
-    anchor_slot,
-    eval_pipelined,
-    search_rows_total,
-)
-from agentcache.semantic._core import is_missing_index, search_rows
+from agentcache.migrations._plan import Transform
+from agentcache.semantic._cluster import ClusterSearch, anchor_slot, eval_pipelined
 from agentcache.vectorizers import Vectorizer
 
 __all__ = ["ClusterEntryCopier", "ClusterIndexOps", "cluster_ops"]
@@ -205,7 +206,7 @@ class ClusterIndexOps(IndexOps):
         """Record ``to`` as active in one MULTI/EXEC on the metadata hash (one key, one slot)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(meta_key, mapping=fields)
-        pipe.hdel(meta_key, "pending", "pending_transform", "announced_at")
+        pipe.hdel(meta_key, *PENDING_FIELDS)
         pipe.execute()
 
     def drop(self, physical: str) -> None:

@@ -16,20 +16,24 @@ import numpy as np
 import redis
 from redisvl.schema import IndexSchema
 
-from agentcache._redis.clients import SyncClient, reply_text
+from agentcache._redis.clients import SyncClient
+from agentcache._redis.index_meta import PENDING_FIELDS, VECTOR_FIELD, Version
+from agentcache._redis.replies import (
+    aggregate_rows,
+    info_dict,
+    is_missing_index,
+    reply_text,
+    search_rows,
+)
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.migrations._plan import (
     COPY_SCRIPT,
     LOCK_REFRESH_SCRIPT,
     LOCK_RELEASE_SCRIPT,
-    VECTOR_FIELD,
     Transform,
-    Version,
-    decode,
-    info_dict,
     target_key,
 )
-from agentcache.semantic._core import DISTANCE_ALIAS, is_missing_index, search_rows
+from agentcache.semantic._core import DISTANCE_ALIAS
 from agentcache.vectorizers import Vectorizer
 
 Tick = Callable[[int], None]
@@ -57,7 +61,7 @@ class MigrationLock:
 
     def holder(self) -> str | None:
         raw = self.client.get(self.key)
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return None if raw is None else reply_text(raw)
 
     def acquire(self) -> None:
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
@@ -260,14 +264,7 @@ def tenant_counts(client: SyncClient, physical: str) -> dict[str, int]:
 
 def parse_tenant_counts(reply: Any) -> dict[str, int]:
     """An ``FT.AGGREGATE ... GROUPBY @tenant REDUCE COUNT AS n`` reply as a dict."""
-    rows: list[dict[str, str]] = []
-    if isinstance(reply, dict):
-        results = reply.get(b"results", reply.get("results")) or []
-        rows = [decode(r.get(b"extra_attributes", r.get("extra_attributes", {}))) for r in results]
-    else:
-        for row in reply[1:]:
-            rows.append(decode(dict(zip(row[::2], row[1::2], strict=True))))
-    return {row.get("tenant", ""): int(row.get("n", 0)) for row in rows}
+    return {row.get("tenant", ""): int(row.get("n", 0)) for row in aggregate_rows(reply)}
 
 
 def scan_pages(conn: Any, match: str, count: int) -> Iterator[list[str]]:
@@ -385,7 +382,7 @@ class IndexOps:
             if is_missing_index(exc):
                 return None
             raise
-        return found.decode() if isinstance(found, bytes) else str(found)
+        return reply_text(found)
 
     def create(self, version: Version, schema_for: Callable[[str], IndexSchema]) -> None:
         from redisvl.exceptions import RedisVLError
@@ -422,7 +419,7 @@ class IndexOps:
         pipe = self.client.pipeline(transaction=True)
         pipe.execute_command("FT.ALIASUPDATE", alias, to.physical)
         pipe.hset(meta_key, mapping=fields)
-        pipe.hdel(meta_key, "pending", "pending_transform", "announced_at")
+        pipe.hdel(meta_key, *PENDING_FIELDS)
         pipe.execute()
 
     def drop(self, physical: str) -> None:

@@ -36,21 +36,28 @@ from typing import Any
 
 from agentcache._redis import keys as _keys
 from agentcache._redis.clients import SyncClient, sync_client
+from agentcache._redis.index_meta import (
+    PENDING_FIELDS,
+    PREVIOUS,
+    VECTOR_FIELD,
+    Version,
+    decode,
+    version_fields,
+    version_from_meta,
+)
 from agentcache.exceptions import MigrationError
 from agentcache.migrations._cluster import cluster_ops
 from agentcache.migrations._copy import EntryCopier, IndexOps, MigrationLock
 from agentcache.migrations._plan import (
-    VERSION_FIELDS,
     MigrationPlan,
     MigrationReport,
     MigrationStatus,
     Transform,
-    Version,
-    decode,
+    checkpoint_fields,
     fields_from_info,
     fields_from_schema,
     make_plan,
-    version_from_meta,
+    plan_from_checkpoint,
 )
 from agentcache.semantic._schema import build_schema
 from agentcache.settings import AgentCacheSettings
@@ -114,10 +121,10 @@ class Migrator:
         self.reembed = reembed
         prefix, name = settings.redis.key_prefix, settings.semantic.index_name
         self.key_prefix = prefix
-        self.alias = f"{prefix}:idx:{name}"
-        self.meta_key = f"{prefix}:{_keys.META}:{name}"
-        self.checkpoint_key = f"{self.meta_key}:migration"
-        self.lock = MigrationLock(self.client, f"{prefix}:{_keys.LOCKS}:migrate:{name}", lock_ttl)
+        self.alias = _keys.index_alias(prefix, name)
+        self.meta_key = _keys.meta_key(prefix, name)
+        self.checkpoint_key = _keys.migration_checkpoint_key(prefix, name)
+        self.lock = MigrationLock(self.client, _keys.migration_lock_key(prefix, name), lock_ttl)
         # Every per-index step goes through ops: one index and an alias, or one index per
         # primary of an OSS cluster with the metadata hash as the switch.
         self.ops: IndexOps = cluster_ops(self.client) or IndexOps(self.client)
@@ -149,11 +156,11 @@ class Migrator:
             path=self.schema_path,
         )
         wanted = fields_from_schema(schema)
-        new_dims = int(wanted["embedding"]["dims"])
+        new_dims = int(wanted[VECTOR_FIELD]["dims"])
         if self.vectorizer is None and (self.reembed or new_dims != source.dims):
             self.vectorizer = default_vectorizer(self.settings, self.client)
         versions = [source.version]
-        previous = version_from_meta(meta, "previous_")
+        previous = version_from_meta(meta, PREVIOUS)
         if previous is not None:
             versions.append(previous.version)
         return make_plan(
@@ -173,7 +180,7 @@ class Migrator:
         """Versions, alias target, entry counts and any running migration."""
         meta = self._meta()
         active = version_from_meta(meta)
-        previous = version_from_meta(meta, "previous_")
+        previous = version_from_meta(meta, PREVIOUS)
         docs: dict[str, int] = {}
         checkpoint = self._checkpoint()
         names = [v.physical for v in (active, previous) if v is not None]
@@ -206,24 +213,16 @@ class Migrator:
         return report
 
     def _resumed_plan(self, checkpoint: dict[str, str]) -> MigrationPlan:
-        source = version_from_meta(checkpoint, "source_")
-        target = version_from_meta(checkpoint, "target_")
-        if source is None or target is None:
+        resumed = plan_from_checkpoint(checkpoint)
+        if resumed is None:
             raise MigrationError(f"unreadable migration checkpoint {self.checkpoint_key}")
-        wanted = self.plan()
+        target, wanted = resumed.target, self.plan()
         if (wanted.target.dims, wanted.target.datatype) != (target.dims, target.datatype):
             raise MigrationError(
                 f"a migration to {target.physical} ({target.dims} dims, {target.datatype}) "
                 "was interrupted; run `agentcache migrate rollback` to abandon it first"
             )
-        return MigrationPlan(
-            source,
-            target,
-            "copy" if checkpoint["strategy"] == "copy" else "in_place",
-            "reembed" if checkpoint["transform"] == "reembed" else
-            "datatype" if checkpoint["transform"] == "datatype" else "none",
-            tuple(checkpoint.get("changes", "").split("\n")),
-        )  # fmt: skip
+        return resumed
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -234,18 +233,8 @@ class Migrator:
             self.lock.release()
 
     def _start(self, plan: MigrationPlan) -> dict[str, str]:
-        checkpoint: dict[Any, Any] = {
-            **plan.source.as_meta("source_"),
-            **plan.target.as_meta("target_"),
-            "strategy": plan.strategy,
-            "transform": plan.transform,
-            "changes": "\n".join(plan.changes),
-            "phase": "build",
-            "cursor": "0",
-            "copied": "0",
-            "total": str(self.ops.docs(plan.source.physical) or 0),
-            "started_at": f"{time.time():.6f}",
-        }
+        total = self.ops.docs(plan.source.physical) or 0
+        checkpoint = checkpoint_fields(plan, total, time.time())
         self.client.hset(self.checkpoint_key, mapping=checkpoint)
         self._create_index(plan.target)
         if plan.strategy == "copy":
@@ -399,7 +388,7 @@ class Migrator:
         """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
         fields: dict[Any, Any] = {
             **to.as_meta(),
-            **previous.as_meta("previous_"),
+            **previous.as_meta(PREVIOUS),
             "swapped_at": f"{time.time():.6f}",
         }
         self.ops.swap(self.alias, self.meta_key, to, fields)
@@ -419,10 +408,10 @@ class Migrator:
                 return text + " [dry run]"
             with self._locked():
                 self._drop(target, keep_prefix=source.entry_prefix)
-                self.client.hdel(self.meta_key, "pending", "pending_transform", "announced_at")
+                self.client.hdel(self.meta_key, *PENDING_FIELDS)
                 self.client.delete(self.checkpoint_key)
             return text
-        active, previous = version_from_meta(meta), version_from_meta(meta, "previous_")
+        active, previous = version_from_meta(meta), version_from_meta(meta, PREVIOUS)
         if active is None or previous is None:
             raise MigrationError("nothing to roll back: no previous version is retained")
         text = f"point {self.alias} back at {previous.physical} (from {active.physical})"
@@ -462,7 +451,7 @@ class Migrator:
         if self._checkpoint():
             raise MigrationError("a migration is running or interrupted; apply or rollback first")
         meta = self._meta()
-        active, previous = version_from_meta(meta), version_from_meta(meta, "previous_")
+        active, previous = version_from_meta(meta), version_from_meta(meta, PREVIOUS)
         if active is None or previous is None:
             return "nothing to clean up"
         text = f"drop {previous.physical}"
@@ -474,7 +463,7 @@ class Migrator:
             if previous.entry_prefix != active.entry_prefix:
                 # Caches still on the old model may have written there since the swap.
                 self._copy_back(previous, active, float(meta.get("swapped_at", 0) or 0))
-            self.client.hdel(self.meta_key, *(f"previous_{f}" for f in VERSION_FIELDS))
+            self.client.hdel(self.meta_key, *version_fields(PREVIOUS))
             self._drop(previous, keep_prefix=active.entry_prefix)
         return text
 
