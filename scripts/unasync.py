@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
-PAIRS: list[tuple[str, str]] = []
+PAIRS: list[tuple[str, str]] = [
+    ("agentcache/semantic/_cluster_async.py", "agentcache/semantic/_cluster_sync.py"),
+]
 # async name -> sync name, replaced as whole words.
 NAMES = {
     "AsyncClient": "SyncClient",
@@ -36,6 +38,8 @@ NAMES = {
     "AsyncGenerator": "Generator",
     "acheck_modules": "check_modules",
     "aeval_pipelined": "eval_pipelined",
+    "asearch_and_probe": "search_and_probe",
+    "AsyncScript": "Script",
     "arun": "run",
     "aembed": "embed",
     "aembed_many": "embed_many",

@@ -234,7 +234,7 @@ class Migrator:
 
     def _start(self, plan: MigrationPlan) -> dict[str, str]:
         total = self.ops.docs(plan.source.physical) or 0
-        checkpoint = checkpoint_fields(plan, total, time.time())
+        checkpoint: dict[Any, Any] = checkpoint_fields(plan, total, time.time())
         self.client.hset(self.checkpoint_key, mapping=checkpoint)
         self._create_index(plan.target)
         if plan.strategy == "copy":

@@ -260,7 +260,9 @@ def plan_from_checkpoint(checkpoint: Mapping[str, str]) -> MigrationPlan | None:
     if source is None or target is None:
         return None
     kind = checkpoint.get("transform")
-    transform: Transform = "reembed" if kind == "reembed" else "datatype" if kind == "datatype" else "none"
+    transform: Transform = (
+        "reembed" if kind == "reembed" else "datatype" if kind == "datatype" else "none"
+    )
     return MigrationPlan(
         source,
         target,

@@ -29,7 +29,7 @@ from agentcache._redis.index_meta import (
     version_from_meta,
 )
 from agentcache._redis.replies import is_missing_index as is_missing_index  # re-exported
-from agentcache._redis.replies import search_rows
+from agentcache._redis.replies import search_rows as search_rows  # re-exported
 from agentcache._redis.replies import to_text as _text
 from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
 from agentcache.metrics._counters import bind_scope
@@ -456,7 +456,9 @@ class SemanticCore:
         return self.tenant_entry_prefix(tenant) + entry_id
 
     def lru_key(self, tenant: str) -> str:
-        return _keys.lru_key(self.settings.redis.key_prefix, tenant, self.settings.semantic.index_name)
+        return _keys.lru_key(
+            self.settings.redis.key_prefix, tenant, self.settings.semantic.index_name
+        )
 
     def hits_key(self, tenant: str) -> str:
         """The tenant's hits hash: ``<id>`` -> hit count, ``<id>:sim`` -> last similarity."""
