@@ -24,6 +24,7 @@ from agentcache._redis.replies import (
     is_missing_index,
     reply_text,
     search_rows,
+    search_rows_total,
 )
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.migrations._plan import (
@@ -96,7 +97,7 @@ class EntryCopier:
 
     def __init__(
         self,
-        client: SyncClient,
+        ops: IndexOps,
         source: Version,
         target: Version,
         transform: Transform,
@@ -110,7 +111,8 @@ class EntryCopier:
                 f"vectorizer {vectorizer.model} gives {vectorizer.dims} dims, "
                 f"the target index wants {target.dims}"
             )
-        self.client = client
+        self.ops = ops
+        self.client = client = ops.client
         self.source = source
         self.target = target
         self.transform = transform
@@ -190,17 +192,21 @@ class EntryCopier:
 
     def catch_up(self, since: float, tick: Tick) -> int:
         """Copy entries stored at or after ``since`` (the index's ``inserted_at``)."""
+        return self.catch_up_on(self.client.execute_command, self.source.physical, since, tick)
+
+    def catch_up_on(self, run: Callable[..., Any], index: str, since: float, tick: Tick) -> int:
+        """``catch_up`` through one index, its commands sent by ``run``, a page at a time."""
         total, offset = 0, 0
         while True:
-            reply = self.client.execute_command(
-                "FT.SEARCH", self.source.physical, f"@inserted_at:[{since:.6f} +inf]",
+            reply = run(
+                "FT.SEARCH", index, f"@inserted_at:[{since:.6f} +inf]",
                 "NOCONTENT", "LIMIT", offset, self.batch_size, "DIALECT", 2,
             )  # fmt: skip
             keys = [key for key, _ in search_rows(reply)[1]]
             copied = self.copy_keys(keys)
             total += copied
             tick(copied)
-            if len(keys) < self.batch_size:
+            if len(keys) < self.batch_size or search_rows_total(reply) <= offset + len(keys):
                 return total
             offset += len(keys)
 
@@ -357,6 +363,9 @@ class IndexOps:
     primary of an OSS cluster.
     """
 
+    # The copier of this topology (one server here; per primary on a cluster).
+    copier_type: type[EntryCopier] = EntryCopier
+
     def __init__(self, client: SyncClient) -> None:
         self.client = client
 
@@ -437,4 +446,4 @@ class IndexOps:
         vectorizer: Vectorizer | None,
         batch_size: int,
     ) -> EntryCopier:
-        return EntryCopier(self.client, source, target, transform, vectorizer, batch_size)
+        return self.copier_type(self, source, target, transform, vectorizer, batch_size)
