@@ -38,6 +38,8 @@ from agentcache.semantic._core import DISTANCE_ALIAS
 from agentcache.vectorizers import Vectorizer
 
 Tick = Callable[[int], None]
+# progress(phase, done, total or None): drives a progress bar (or a test's hook).
+Progress = Callable[[str, int, int | None], None]
 
 
 def _dtype(datatype: str) -> type[np.floating[Any]]:
@@ -83,6 +85,25 @@ class MigrationLock:
 
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (none if negative), keeping the lock alive meanwhile."""
+        end = time.monotonic() + max(0.0, seconds)
+        while time.monotonic() < end:
+            self.refresh()
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+    def ticker(self, progress: Progress, phase: str, total: int | None = None) -> Tick:
+        """A ``tick(n)`` for a long pass: counts ``n`` done, refreshes the lock, reports it."""
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            self.refresh()
+            progress(phase, done, total)
+
+        return tick
 
     def __enter__(self) -> MigrationLock:
         self.acquire()

@@ -27,10 +27,9 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ from agentcache._redis.index_meta import (
 )
 from agentcache.exceptions import MigrationError
 from agentcache.migrations._cluster import cluster_ops
-from agentcache.migrations._copy import EntryCopier, IndexOps, MigrationLock
+from agentcache.migrations._copy import EntryCopier, IndexOps, MigrationLock, Progress
 from agentcache.migrations._plan import (
     MigrationPlan,
     MigrationReport,
@@ -66,9 +65,6 @@ from agentcache.vectorizers import Vectorizer
 logger = logging.getLogger("agentcache.migrations")
 
 __all__ = ["MigrationPlan", "MigrationReport", "MigrationStatus", "Migrator", "Progress"]
-
-# progress(phase, done, total or None): drives a progress bar (or a test's hook).
-Progress = Callable[[str, int, int | None], None]
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
@@ -204,7 +200,7 @@ class Migrator:
             return report
         started = time.monotonic()
         self.ops.check_ready()
-        with self._locked():
+        with self.lock:
             checkpoint = self._checkpoint()  # re-read under the lock
             if not checkpoint:
                 checkpoint = self._start(plan)
@@ -223,14 +219,6 @@ class Migrator:
                 "was interrupted; run `agentcache migrate rollback` to abandon it first"
             )
         return resumed
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.lock.acquire()
-        try:
-            yield
-        finally:
-            self.lock.release()
 
     def _start(self, plan: MigrationPlan) -> dict[str, str]:
         total = self.ops.docs(plan.source.physical) or 0
@@ -295,26 +283,15 @@ class Migrator:
         self._swap(target, source)
         if copier is not None:
             # Caches that had not yet seen the swap may still have written to the source.
-            self._sleep(self.settle_seconds)
+            self.lock.sleep(self.settle_seconds)
             mark = time.time() - self.settle_seconds * 2 - self.clock_slack
-            report.caught_up += copier.catch_up(mark, self._tick("catch-up", None))
+            report.caught_up += copier.catch_up(mark, self.lock.ticker(self.progress, "catch-up"))
         self.client.delete(self.checkpoint_key)
         logger.info("migration to %s done", target.physical)
 
     def _index_tick(self, percent: float) -> None:
         self.lock.refresh()
         self.progress("index", int(percent * 100), 100)
-
-    def _tick(self, phase: str, total: int | None) -> Callable[[int], None]:
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            self.lock.refresh()
-            self.progress(phase, done, total)
-
-        return tick
 
     def _backfill(self, copier: EntryCopier, checkpoint: dict[str, str]) -> int:
         if checkpoint.get("phase") not in ("build", "backfill"):
@@ -341,7 +318,7 @@ class Migrator:
         total = 0
         for _ in range(5):
             started = time.time()
-            n = copier.catch_up(mark, self._tick("catch-up", None))
+            n = copier.catch_up(mark, self.lock.ticker(self.progress, "catch-up"))
             total += n
             mark = started - self.clock_slack
             if n <= self.batch_size // 10:
@@ -363,9 +340,11 @@ class Migrator:
                 raise MigrationError(f"per-tenant counts differ (source, target): {diff}")
             # Writes landed while counting (or indexing lagged): catch up and look again.
             if copier is not None:
-                copier.catch_up(time.time() - 60 - self.clock_slack, self._tick("catch-up", None))
+                copier.catch_up(
+                    time.time() - 60 - self.clock_slack, self.lock.ticker(self.progress, "catch-up")
+                )
                 copier.reconcile(lambda n: self.lock.refresh())
-            self._sleep(1.0)
+            self.lock.sleep(1.0)
             self.ops.wait_indexed(target.physical, self._index_tick)
         samples = self.ops.sample_keys(source.entry_prefix, self.sample_size)
         failures = self.ops.verify_samples(source, target, samples, self.settings.semantic.top_k)
@@ -376,13 +355,7 @@ class Migrator:
         return after, len(samples)
 
     def _settle(self, since: float) -> None:
-        self._sleep(since + self.settle_seconds - time.time())
-
-    def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + max(0.0, seconds)
-        while time.monotonic() < end:
-            self.lock.refresh()
-            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        self.lock.sleep(since + self.settle_seconds - time.time())
 
     def _swap(self, to: Version, previous: Version) -> None:
         """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
@@ -406,7 +379,7 @@ class Migrator:
             text = f"abandon the migration to {target.physical} (drop it and its copied entries)"
             if dry_run:
                 return text + " [dry run]"
-            with self._locked():
+            with self.lock:
                 self._drop(target, keep_prefix=source.entry_prefix)
                 self.client.hdel(self.meta_key, *PENDING_FIELDS)
                 self.client.delete(self.checkpoint_key)
@@ -417,11 +390,11 @@ class Migrator:
         text = f"point {self.alias} back at {previous.physical} (from {active.physical})"
         if dry_run:
             return text + " [dry run]"
-        with self._locked():
+        with self.lock:
             shaped = (active.dims, active.datatype) != (previous.dims, previous.datatype)
             if active.entry_prefix != previous.entry_prefix and shaped:
                 self.client.hset(self.meta_key, "pending_transform", "1")
-                self._sleep(self.settle_seconds)
+                self.lock.sleep(self.settle_seconds)
             swapped_at = float(meta.get("swapped_at", 0) or 0)
             self._swap(previous, active)
             caught = 0
@@ -431,7 +404,7 @@ class Migrator:
 
     def _copy_back(self, source: Version, target: Version, since: float) -> int:
         """Copy entries stored in ``source`` since ``since`` to ``target``, if transformable."""
-        self._sleep(self.settle_seconds)
+        self.lock.sleep(self.settle_seconds)
         transform: Transform
         if source.dims == target.dims and source.model == target.model:
             transform = "datatype"
@@ -444,7 +417,9 @@ class Migrator:
             )  # fmt: skip
             return 0
         copier = self.ops.copier(source, target, transform, self.vectorizer, self.batch_size)
-        return copier.catch_up(since - self.clock_slack, self._tick("copy-back", None))
+        return copier.catch_up(
+            since - self.clock_slack, self.lock.ticker(self.progress, "copy-back")
+        )
 
     def cleanup(self, *, dry_run: bool = False) -> str:
         """Drop the retained previous version (its index and, if separate, its entries)."""
@@ -459,7 +434,7 @@ class Migrator:
             text += f" and its entries under {previous.entry_prefix}*"
         if dry_run:
             return text + " [dry run]"
-        with self._locked():
+        with self.lock:
             if previous.entry_prefix != active.entry_prefix:
                 # Caches still on the old model may have written there since the swap.
                 self._copy_back(previous, active, float(meta.get("swapped_at", 0) or 0))
