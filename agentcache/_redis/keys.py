@@ -235,3 +235,29 @@ def tenant_of_lru_key(key: str, prefix: str) -> str | None:
     if not key.startswith(head) or "}" not in key[len(head) :]:
         return None
     return decode_id(key[len(head) :].split("}", 1)[0])
+
+
+# -- the tool cache and the metrics series ----------------------------------------
+
+
+def tool_keys(prefix: str, tag: str, name: str, digest: str) -> tuple[str, str]:
+    """(value key, lock key) of one tool result; ``tag`` is a hash tag (tenant or shared)."""
+    encoded = encode_id(name)
+    return (
+        ":".join((prefix, TOOLS, tag, encoded, digest)),
+        ":".join((prefix, LOCKS, tag, TOOLS, encoded, digest)),
+    )
+
+
+def tool_pattern(prefix: str, name: str) -> str:
+    """A SCAN glob of every cached result of tool ``name``, any tenant.
+
+    Encoded ids hold no glob characters and no ':' or '}', so the '*' can
+    only span the tenant part.
+    """
+    return f"{prefix}:{TOOLS}:{{*}}:{encode_id(name)}:*"
+
+
+def layer_pattern(prefix: str, layer: str, tag: str | None = None) -> str:
+    """A SCAN glob of every key of ``layer`` (under one hash tag when given)."""
+    return f"{prefix}:{layer}:*" if tag is None else f"{prefix}:{layer}:{tag}:*"

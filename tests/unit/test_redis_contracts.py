@@ -211,3 +211,14 @@ def test_a_migration_checkpoint_records_its_plan() -> None:
     assert plan_from_checkpoint(decode(fields)) == plan
     del fields["target_physical"]
     assert plan_from_checkpoint(fields) is None
+
+
+def test_tool_and_metrics_key_layout_is_the_one_on_disk() -> None:
+    tag = _keys.hash_tag("t 1")
+    assert _keys.tool_keys("ac", tag, "web search", "d1") == (
+        "ac:tool:{t%201}:web%20search:d1",
+        "ac:lock:{t%201}:tool:web%20search:d1",
+    )
+    assert _keys.tool_pattern("ac", "web search") == "ac:tool:{*}:web%20search:*"
+    assert _keys.layer_pattern("ac", _keys.METRICS) == "ac:stats:*"
+    assert _keys.layer_pattern("ac", _keys.METRICS, _keys.SHARED_TAG) == "ac:stats:{~global}:*"
