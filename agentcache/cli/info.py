@@ -14,6 +14,7 @@ from agentcache._redis.clients import (
     resolve_url,
     sync_client,
 )
+from agentcache._redis.replies import info_dict
 from agentcache.settings import AgentCacheSettings
 
 
@@ -40,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except redis.ResponseError as exc:  # no index yet is a normal state
         print(f"index       {alias}: not created yet ({exc})")
         return 0
-    pairs = dict(zip(raw[::2], raw[1::2], strict=False)) if isinstance(raw, list) else raw
-    fields = {reply_text(k): v for k, v in pairs.items()}
+    fields = info_dict(raw)
     print(f"index       {alias} -> {reply_text(fields.get('index_name'))}")
     for name in ("num_docs", "percent_indexed", "vector_index_sz_mb", "total_index_memory_sz_mb"):
         if name in fields:
