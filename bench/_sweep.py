@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import redis
 
+from agentcache._redis.index_meta import VECTOR_FIELD
+from agentcache._redis.replies import search_rows_total
 from agentcache._redis.server import EmbeddedRedis
 from agentcache.semantic import SemanticCache
-from agentcache.semantic._schema import VECTOR_FIELD
 from bench import _measure as m
 from bench._workloads import RESULTS_DIR, Workload, exact_search, random_workload, real_workload
 
@@ -52,8 +53,7 @@ def range_check(cache: SemanticCache, vector: Any, threshold: float, epsilon: fl
         "SORTBY", "dist", "ASC", "RETURN", 3, "prompt", "response", "dist",
         "LIMIT", 0, 1, "DIALECT", 2,
     )  # fmt: skip
-    total = reply.get(b"total_results", 0) if isinstance(reply, dict) else reply[0]
-    return int(total) > 0
+    return search_rows_total(reply) > 0
 
 
 def raw_knn(cache: SemanticCache, vector: Any, threshold: float, policy: str = "") -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 import redis
 
 from agentcache import AgentCacheSettings, AsyncSemanticCache, EmbeddedRedis, SemanticCache
-from agentcache.semantic._core import search_rows
+from agentcache._redis.replies import search_rows
 from agentcache.testing.vectors import HashingVectorizer
 
 TENANTS = ("acme", "globex", "initech", "umbrella")

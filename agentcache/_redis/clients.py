@@ -15,6 +15,8 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 
+from agentcache._redis.replies import module_list as module_list  # re-exported
+from agentcache._redis.replies import reply_text as reply_text  # re-exported
 from agentcache._redis.server import EmbeddedRedis, find_binaries
 from agentcache.exceptions import CacheUnavailableError, MissingModuleError
 from agentcache.settings import AgentCacheSettings
@@ -113,26 +115,6 @@ _MODULE_HINT = (
     "AGENTCACHE_REDIS__URL unset to start the embedded server "
     "(pip install 'agentcache[server]')."
 )
-
-
-def module_list(reply: Any) -> list[dict[str, Any]]:
-    """A ``MODULE LIST`` reply as one ``{"name": .., "ver": ..}`` dict per module, decoded."""
-    modules = []
-    for module in reply or []:
-        # A map per module, or (RESP2 without parsing) a flat [b"name", b"search", b"ver", ...].
-        flat = isinstance(module, list | tuple)
-        pairs = dict(zip(module[::2], module[1::2], strict=False)) if flat else module
-        modules.append({_decode(k): _decode(v) for k, v in pairs.items()})
-    return modules
-
-
-def _decode(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def reply_text(value: Any) -> str:
-    """A reply value as text: bytes decoded (clients here do not decode), others str()."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _module_names(reply: Any) -> set[str]:

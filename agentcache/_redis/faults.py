@@ -14,10 +14,11 @@ is alive, and reads keep working while writes are refused. With
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import redis
@@ -154,24 +155,34 @@ class FaultGuard:
                 f"{self.layer} {operation}: circuit open after repeated Redis faults"
             )
 
-    def run(self, operation: str, fn: Callable[[], T]) -> T | None:
-        """Run ``fn``; on a fault, return None (or raise in strict mode)."""
-        if not self.allow():
-            self.unavailable(operation)
-            return None
+    @contextlib.contextmanager
+    def _guarded(self, operation: str) -> Iterator[list[bool]]:
+        """Around one call: a fault is counted and swallowed (raised in strict mode),
+        latency recorded; the yielded flag is set by the caller once the call returned."""
         started = time.perf_counter()
+        done = [False]
         try:
-            result = fn()
+            yield done
         except FAULTS as exc:
             self.failure(exc, operation)
-            return None
         except BaseException:
             self._end_probe()  # not a fault (e.g. bad input): the next call may probe
             raise
         finally:
             if self._on_latency is not None:
                 self._on_latency(operation, time.perf_counter() - started)
-        self.success()
+        if done[0]:
+            self.success()
+
+    def run(self, operation: str, fn: Callable[[], T]) -> T | None:
+        """Run ``fn``; on a fault, return None (or raise in strict mode)."""
+        if not self.allow():
+            self.unavailable(operation)
+            return None
+        result: T | None = None
+        with self._guarded(operation) as done:
+            result = fn()
+            done[0] = True
         return result
 
     async def arun(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T | None:
@@ -179,17 +190,8 @@ class FaultGuard:
         if not self.allow():
             self.unavailable(operation)
             return None
-        started = time.perf_counter()
-        try:
+        result: T | None = None
+        with self._guarded(operation) as done:
             result = await fn()
-        except FAULTS as exc:
-            self.failure(exc, operation)
-            return None
-        except BaseException:
-            self._end_probe()  # not a fault (e.g. bad input): the next call may probe
-            raise
-        finally:
-            if self._on_latency is not None:
-                self._on_latency(operation, time.perf_counter() - started)
-        self.success()
+            done[0] = True
         return result

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 from redis.crc import key_slot as _crc_key_slot
 
@@ -136,3 +137,133 @@ def slot_groups(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
     for index, key in enumerate(keys):
         groups.setdefault(key_slot(key), []).append(index)
     return groups
+
+
+def decode_id(encoded: str) -> str:
+    """The id ``encode_id`` made ``encoded`` from (``%XX`` bytes decoded)."""
+    return unquote(encoded)
+
+
+# -- the semantic index: alias, metadata, versions, entries and side keys ------
+# These strings are data on disk (existing deployments hold keys of this form):
+# change none of them without a migration.
+
+
+def index_alias(prefix: str, index_name: str) -> str:
+    """``{prefix}:idx:{index_name}``: the alias caches read and write through."""
+    return f"{prefix}:idx:{index_name}"
+
+
+def index_alias_pattern(prefix: str) -> str:
+    """A glob of every index alias (and version) under ``prefix`` (ACLs)."""
+    return f"{prefix}:idx:*"
+
+
+def physical_index(alias: str, version: int) -> str:
+    """``{alias}:v{N}``: the physical index of one version."""
+    return f"{alias}:v{version}"
+
+
+def meta_key(prefix: str, index_name: str) -> str:
+    """``{prefix}:meta:{index_name}``: the index-metadata hash (see index_meta.py)."""
+    return f"{prefix}:{META}:{index_name}"
+
+
+def meta_pattern(prefix: str) -> str:
+    """A glob of every metadata hash under ``prefix`` (ACLs)."""
+    return f"{prefix}:{META}:*"
+
+
+def migration_checkpoint_key(prefix: str, index_name: str) -> str:
+    """The hash a running migration keeps its progress in (beside the metadata)."""
+    return f"{meta_key(prefix, index_name)}:migration"
+
+
+def migration_lock_key(prefix: str, index_name: str) -> str:
+    """The lock one migration of ``index_name`` holds."""
+    return f"{prefix}:{LOCKS}:migrate:{index_name}"
+
+
+def entry_prefix(prefix: str, index_name: str, version: int = 1) -> str:
+    """The entry key prefix of a version: ``{prefix}:sem:{index}:`` for the first,
+    ``{prefix}:sem{N}:{index}:`` for a copy made by a migration to version N.
+
+    The index name is part of it, so two caches with different index names on
+    one key prefix never index each other's entries.
+    """
+    layer = SEMANTIC if version == 1 else f"{SEMANTIC}{version}"
+    return f"{prefix}:{layer}:{index_name}:"
+
+
+def tenant_entry_prefix(version_prefix: str, tenant: str) -> str:
+    """The prefix of ``tenant``'s entries under a version's entry prefix."""
+    return f"{version_prefix}{hash_tag(tenant)}:"
+
+
+def entry_id(agent: str, model: str, prompt: str) -> str:
+    """An entry's id: one per agent, model and (whitespace-normalised) prompt."""
+    return digest(agent, model, normalize_prompt(prompt))
+
+
+def lru_key(prefix: str, tenant: str, index_name: str) -> str:
+    """The tenant's LRU sorted set of ``index_name``: entry id -> last store or hit time."""
+    return tenant_key(prefix, LRU, tenant, index_name)
+
+
+def hits_key(prefix: str, tenant: str, index_name: str) -> str:
+    """The tenant's hits hash: ``<id>`` -> hit count, ``<id>:sim`` -> last similarity."""
+    return tenant_key(prefix, HITS, tenant, index_name)
+
+
+def hits_fields(*entry_ids: str) -> list[str]:
+    """The entries' fields in the hits hash."""
+    return [name for entry_id in entry_ids for name in (entry_id, f"{entry_id}:sim")]
+
+
+def side_patterns(prefix: str, index_name: str) -> tuple[str, ...]:
+    """SCAN globs of every tenant's LRU set and hits hash of ``index_name``.
+
+    The side keys end in the index name, and neither the key prefix nor the
+    index name nor an encoded tenant can hold a brace, a colon or a glob
+    character, so these match this index's keys only.
+    """
+    return tuple(f"{prefix}:{layer}:{{*}}:{index_name}" for layer in (LRU, HITS))
+
+
+def lru_pattern(prefix: str, tenant: str | None = None) -> str:
+    """A SCAN glob of the LRU sets of one tenant (every index), or of every tenant."""
+    return tenant_key(prefix, LRU, tenant, "*") if tenant is not None else f"{prefix}:{LRU}:*"
+
+
+def tenant_of_lru_key(key: str, prefix: str) -> str | None:
+    """The tenant whose LRU set ``key`` is, or None if it is not an LRU key under ``prefix``."""
+    head = f"{prefix}:{LRU}:{{"
+    if not key.startswith(head) or "}" not in key[len(head) :]:
+        return None
+    return decode_id(key[len(head) :].split("}", 1)[0])
+
+
+# -- the tool cache and the metrics series ----------------------------------------
+
+
+def tool_keys(prefix: str, tag: str, name: str, digest: str) -> tuple[str, str]:
+    """(value key, lock key) of one tool result; ``tag`` is a hash tag (tenant or shared)."""
+    encoded = encode_id(name)
+    return (
+        ":".join((prefix, TOOLS, tag, encoded, digest)),
+        ":".join((prefix, LOCKS, tag, TOOLS, encoded, digest)),
+    )
+
+
+def tool_pattern(prefix: str, name: str) -> str:
+    """A SCAN glob of every cached result of tool ``name``, any tenant.
+
+    Encoded ids hold no glob characters and no ':' or '}', so the '*' can
+    only span the tenant part.
+    """
+    return f"{prefix}:{TOOLS}:{{*}}:{encode_id(name)}:*"
+
+
+def layer_pattern(prefix: str, layer: str, tag: str | None = None) -> str:
+    """A SCAN glob of every key of ``layer`` (under one hash tag when given)."""
+    return f"{prefix}:{layer}:*" if tag is None else f"{prefix}:{layer}:{tag}:*"

@@ -16,15 +16,15 @@ import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from redis.cluster import ClusterNode, RedisCluster
 
 from agentcache._redis import keys as _keys
-from agentcache._redis.clients import reply_text, sync_client
+from agentcache._redis.clients import sync_client
+from agentcache._redis.index_meta import active_physical, decode
+from agentcache._redis.replies import reply_text, search_rows_total
 from agentcache.exceptions import ConfigurationError
 from agentcache.migrations._cluster import ClusterIndexOps
-from agentcache.semantic._cluster import search_rows_total
 from agentcache.settings import AgentCacheSettings
 
 
@@ -72,30 +72,21 @@ def _settings(args: argparse.Namespace) -> AgentCacheSettings:
     return base.model_copy(update={"redis": base.redis.model_copy(update=redis_cfg)})
 
 
-def _tenant_of(lru_key: str, prefix: str) -> str | None:
-    head = f"{prefix}:{_keys.LRU}:{{"
-    if not lru_key.startswith(head) or "}" not in lru_key[len(head) :]:
-        return None
-    return unquote(lru_key[len(head) :].split("}", 1)[0])
-
-
 def collect(
     client: RedisCluster, settings: AgentCacheSettings, tenant: str | None
 ) -> list[NodeReport]:
     """One ``NodeReport`` per primary, tenants sorted by entry count (largest first)."""
     prefix = settings.redis.key_prefix
     index_name = settings.semantic.index_name
-    meta = client.hgetall(f"{prefix}:{_keys.META}:{index_name}")
-    physical = reply_text(meta.get(b"physical", b"")) or f"{prefix}:idx:{index_name}:v1"
+    meta = decode(client.hgetall(_keys.meta_key(prefix, index_name)))
+    physical = active_physical(meta, prefix, index_name)
     replicas: dict[str, list[str]] = {}
     for nodes in client.nodes_manager.slots_cache.values():
         replicas.setdefault(nodes[0].name, [])
         for replica in nodes[1:]:
             if replica.name not in replicas[nodes[0].name]:
                 replicas[nodes[0].name].append(replica.name)
-    pattern = (
-        _keys.tenant_key(prefix, _keys.LRU, tenant, "*") if tenant else f"{prefix}:{_keys.LRU}:*"
-    )
+    pattern = _keys.lru_pattern(prefix, tenant or None)
     index_names = ClusterIndexOps(client).names(physical, required=False)
     reports = []
     for node in client.get_primaries():
@@ -114,7 +105,7 @@ def collect(
         )
         conn = client.get_redis_connection(node)
         for raw in conn.scan_iter(match=pattern, count=1000):
-            name = _tenant_of(reply_text(raw), prefix)
+            name = _keys.tenant_of_lru_key(reply_text(raw), prefix)
             if name is None:
                 continue
             expr = f"@tenant:{{{_keys.tag_value(name)}}}"

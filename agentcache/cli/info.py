@@ -6,6 +6,7 @@ import argparse
 
 import redis
 
+from agentcache._redis import keys as _keys
 from agentcache._redis.clients import (
     check_modules,
     module_list,
@@ -13,6 +14,7 @@ from agentcache._redis.clients import (
     resolve_url,
     sync_client,
 )
+from agentcache._redis.replies import info_dict
 from agentcache.settings import AgentCacheSettings
 
 
@@ -33,14 +35,13 @@ def run(args: argparse.Namespace) -> int:
     memory = client.info("memory")
     print(f"memory      {memory.get('used_memory_human')} used, policy "
           f"{memory.get('maxmemory_policy')}")  # fmt: skip
-    alias = f"{settings.redis.key_prefix}:idx:{settings.semantic.index_name}"
+    alias = _keys.index_alias(settings.redis.key_prefix, settings.semantic.index_name)
     try:
         raw = client.execute_command("FT.INFO", alias)
     except redis.ResponseError as exc:  # no index yet is a normal state
         print(f"index       {alias}: not created yet ({exc})")
         return 0
-    pairs = dict(zip(raw[::2], raw[1::2], strict=False)) if isinstance(raw, list) else raw
-    fields = {reply_text(k): v for k, v in pairs.items()}
+    fields = info_dict(raw)
     print(f"index       {alias} -> {reply_text(fields.get('index_name'))}")
     for name in ("num_docs", "percent_indexed", "vector_index_sz_mb", "total_index_memory_sz_mb"):
         if name in fields:

@@ -29,7 +29,13 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redisvl.schema import IndexSchema
 
-from agentcache._redis.clients import reply_text
+from agentcache._redis.index_meta import PENDING_FIELDS, Version
+from agentcache._redis.replies import (
+    info_dict,
+    is_missing_index,
+    reply_text,
+    search_rows_total,
+)
 from agentcache.exceptions import MigrationError
 from agentcache.migrations._copy import (
     SAMPLE_FIELDS,
@@ -42,15 +48,7 @@ from agentcache.migrations._copy import (
     scan_pages,
     verify_samples,
 )
-from agentcache.migrations._plan import Transform, Version, info_dict
-from agentcache.semantic._cluster import (
-    ClusterSearch,
-    anchor_slot,
-    eval_pipelined,
-    search_rows_total,
-)
-from agentcache.semantic._core import is_missing_index, search_rows
-from agentcache.vectorizers import Vectorizer
+from agentcache.semantic._cluster import ClusterSearch, anchor_slot, eval_pipelined
 
 __all__ = ["ClusterEntryCopier", "ClusterIndexOps", "cluster_ops"]
 
@@ -69,6 +67,7 @@ class ClusterIndexOps(IndexOps):
 
     def __init__(self, client: RedisCluster) -> None:
         super().__init__(client)
+        self.copier_type = ClusterEntryCopier
 
     # -- topology -----------------------------------------------------------
     def primaries(self) -> list[ClusterNode]:
@@ -205,7 +204,7 @@ class ClusterIndexOps(IndexOps):
         """Record ``to`` as active in one MULTI/EXEC on the metadata hash (one key, one slot)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(meta_key, mapping=fields)
-        pipe.hdel(meta_key, "pending", "pending_transform", "announced_at")
+        pipe.hdel(meta_key, *PENDING_FIELDS)
         pipe.execute()
 
     def drop(self, physical: str) -> None:
@@ -225,16 +224,6 @@ class ClusterIndexOps(IndexOps):
             for keys in scan_pages(conn, f"{prefix}*", batch):
                 removed += _unlink(conn, keys)
         return removed
-
-    def copier(
-        self,
-        source: Version,
-        target: Version,
-        transform: Transform,
-        vectorizer: Vectorizer | None,
-        batch_size: int,
-    ) -> EntryCopier:
-        return ClusterEntryCopier(self, source, target, transform, vectorizer, batch_size)
 
     def verify_samples(
         self, source: Version, target: Version, keys: Sequence[str], k: int = 5
@@ -266,17 +255,7 @@ def _unlink(conn: redis.Redis, keys: list[str]) -> int:
 class ClusterEntryCopier(EntryCopier):
     """``EntryCopier`` with per-primary SCAN cursors and per-node searches."""
 
-    def __init__(
-        self,
-        ops: ClusterIndexOps,
-        source: Version,
-        target: Version,
-        transform: Transform,
-        vectorizer: Vectorizer | None,
-        batch_size: int,
-    ) -> None:
-        super().__init__(ops.client, source, target, transform, vectorizer, batch_size)
-        self.ops = ops
+    ops: ClusterIndexOps
 
     def write(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         return eval_pipelined(self.ops.client, self._copy, calls)
@@ -319,22 +298,10 @@ class ClusterEntryCopier(EntryCopier):
         return total
 
     def catch_up(self, since: float, tick: Callable[[int], None]) -> int:
-        total = 0
-        for node, name in self.ops._each(self.source.physical):
-            offset = 0
-            while True:
-                reply = self.ops._on(
-                    node, "FT.SEARCH", name, f"@inserted_at:[{since:.6f} +inf]",
-                    "NOCONTENT", "LIMIT", offset, self.batch_size, "DIALECT", 2,
-                )  # fmt: skip
-                keys = [key for key, _ in search_rows(reply)[1]]
-                copied = self.copy_keys(keys)
-                total += copied
-                tick(copied)
-                if len(keys) < self.batch_size or search_rows_total(reply) <= offset + len(keys):
-                    break
-                offset += len(keys)
-        return total
+        return sum(
+            self.catch_up_on(functools.partial(self.ops._on, node), name, since, tick)
+            for node, name in self.ops._each(self.source.physical)
+        )
 
     def reconcile(self, tick: Callable[[int], None]) -> int:
         removed = 0

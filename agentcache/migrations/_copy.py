@@ -16,23 +16,30 @@ import numpy as np
 import redis
 from redisvl.schema import IndexSchema
 
-from agentcache._redis.clients import SyncClient, reply_text
+from agentcache._redis.clients import SyncClient
+from agentcache._redis.index_meta import PENDING_FIELDS, VECTOR_FIELD, Version
+from agentcache._redis.replies import (
+    aggregate_rows,
+    info_dict,
+    is_missing_index,
+    reply_text,
+    search_rows,
+    search_rows_total,
+)
 from agentcache.exceptions import MigrationError, MigrationLockedError
 from agentcache.migrations._plan import (
     COPY_SCRIPT,
     LOCK_REFRESH_SCRIPT,
     LOCK_RELEASE_SCRIPT,
-    VECTOR_FIELD,
     Transform,
-    Version,
-    decode,
-    info_dict,
     target_key,
 )
-from agentcache.semantic._core import DISTANCE_ALIAS, is_missing_index, search_rows
+from agentcache.semantic._core import DISTANCE_ALIAS
 from agentcache.vectorizers import Vectorizer
 
 Tick = Callable[[int], None]
+# progress(phase, done, total or None): drives a progress bar (or a test's hook).
+Progress = Callable[[str, int, int | None], None]
 
 
 def _dtype(datatype: str) -> type[np.floating[Any]]:
@@ -57,7 +64,7 @@ class MigrationLock:
 
     def holder(self) -> str | None:
         raw = self.client.get(self.key)
-        return raw.decode() if isinstance(raw, bytes) else raw
+        return None if raw is None else reply_text(raw)
 
     def acquire(self) -> None:
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
@@ -79,6 +86,25 @@ class MigrationLock:
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])
 
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (none if negative), keeping the lock alive meanwhile."""
+        end = time.monotonic() + max(0.0, seconds)
+        while time.monotonic() < end:
+            self.refresh()
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+    def ticker(self, progress: Progress, phase: str, total: int | None = None) -> Tick:
+        """A ``tick(n)`` for a long pass: counts ``n`` done, refreshes the lock, reports it."""
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            self.refresh()
+            progress(phase, done, total)
+
+        return tick
+
     def __enter__(self) -> MigrationLock:
         self.acquire()
         return self
@@ -92,7 +118,7 @@ class EntryCopier:
 
     def __init__(
         self,
-        client: SyncClient,
+        ops: IndexOps,
         source: Version,
         target: Version,
         transform: Transform,
@@ -106,7 +132,8 @@ class EntryCopier:
                 f"vectorizer {vectorizer.model} gives {vectorizer.dims} dims, "
                 f"the target index wants {target.dims}"
             )
-        self.client = client
+        self.ops = ops
+        self.client = client = ops.client
         self.source = source
         self.target = target
         self.transform = transform
@@ -186,17 +213,21 @@ class EntryCopier:
 
     def catch_up(self, since: float, tick: Tick) -> int:
         """Copy entries stored at or after ``since`` (the index's ``inserted_at``)."""
+        return self.catch_up_on(self.client.execute_command, self.source.physical, since, tick)
+
+    def catch_up_on(self, run: Callable[..., Any], index: str, since: float, tick: Tick) -> int:
+        """``catch_up`` through one index, its commands sent by ``run``, a page at a time."""
         total, offset = 0, 0
         while True:
-            reply = self.client.execute_command(
-                "FT.SEARCH", self.source.physical, f"@inserted_at:[{since:.6f} +inf]",
+            reply = run(
+                "FT.SEARCH", index, f"@inserted_at:[{since:.6f} +inf]",
                 "NOCONTENT", "LIMIT", offset, self.batch_size, "DIALECT", 2,
             )  # fmt: skip
             keys = [key for key, _ in search_rows(reply)[1]]
             copied = self.copy_keys(keys)
             total += copied
             tick(copied)
-            if len(keys) < self.batch_size:
+            if len(keys) < self.batch_size or search_rows_total(reply) <= offset + len(keys):
                 return total
             offset += len(keys)
 
@@ -260,14 +291,7 @@ def tenant_counts(client: SyncClient, physical: str) -> dict[str, int]:
 
 def parse_tenant_counts(reply: Any) -> dict[str, int]:
     """An ``FT.AGGREGATE ... GROUPBY @tenant REDUCE COUNT AS n`` reply as a dict."""
-    rows: list[dict[str, str]] = []
-    if isinstance(reply, dict):
-        results = reply.get(b"results", reply.get("results")) or []
-        rows = [decode(r.get(b"extra_attributes", r.get("extra_attributes", {}))) for r in results]
-    else:
-        for row in reply[1:]:
-            rows.append(decode(dict(zip(row[::2], row[1::2], strict=True))))
-    return {row.get("tenant", ""): int(row.get("n", 0)) for row in rows}
+    return {row.get("tenant", ""): int(row.get("n", 0)) for row in aggregate_rows(reply)}
 
 
 def scan_pages(conn: Any, match: str, count: int) -> Iterator[list[str]]:
@@ -360,6 +384,9 @@ class IndexOps:
     primary of an OSS cluster.
     """
 
+    # The copier of this topology (one server here; per primary on a cluster).
+    copier_type: type[EntryCopier] = EntryCopier
+
     def __init__(self, client: SyncClient) -> None:
         self.client = client
 
@@ -385,7 +412,7 @@ class IndexOps:
             if is_missing_index(exc):
                 return None
             raise
-        return found.decode() if isinstance(found, bytes) else str(found)
+        return reply_text(found)
 
     def create(self, version: Version, schema_for: Callable[[str], IndexSchema]) -> None:
         from redisvl.exceptions import RedisVLError
@@ -422,7 +449,7 @@ class IndexOps:
         pipe = self.client.pipeline(transaction=True)
         pipe.execute_command("FT.ALIASUPDATE", alias, to.physical)
         pipe.hset(meta_key, mapping=fields)
-        pipe.hdel(meta_key, "pending", "pending_transform", "announced_at")
+        pipe.hdel(meta_key, *PENDING_FIELDS)
         pipe.execute()
 
     def drop(self, physical: str) -> None:
@@ -440,4 +467,4 @@ class IndexOps:
         vectorizer: Vectorizer | None,
         batch_size: int,
     ) -> EntryCopier:
-        return EntryCopier(self.client, source, target, transform, vectorizer, batch_size)
+        return self.copier_type(self, source, target, transform, vectorizer, batch_size)

@@ -27,30 +27,36 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentcache._redis import keys as _keys
 from agentcache._redis.clients import SyncClient, sync_client
+from agentcache._redis.index_meta import (
+    PENDING_FIELDS,
+    PREVIOUS,
+    VECTOR_FIELD,
+    Version,
+    decode,
+    version_fields,
+    version_from_meta,
+)
 from agentcache.exceptions import MigrationError
 from agentcache.migrations._cluster import cluster_ops
-from agentcache.migrations._copy import EntryCopier, IndexOps, MigrationLock
+from agentcache.migrations._copy import EntryCopier, IndexOps, MigrationLock, Progress
 from agentcache.migrations._plan import (
-    VERSION_FIELDS,
     MigrationPlan,
     MigrationReport,
     MigrationStatus,
     Transform,
-    Version,
-    decode,
+    checkpoint_fields,
     fields_from_info,
     fields_from_schema,
     make_plan,
-    version_from_meta,
+    plan_from_checkpoint,
 )
 from agentcache.semantic._schema import build_schema
 from agentcache.settings import AgentCacheSettings
@@ -59,9 +65,6 @@ from agentcache.vectorizers import Vectorizer
 logger = logging.getLogger("agentcache.migrations")
 
 __all__ = ["MigrationPlan", "MigrationReport", "MigrationStatus", "Migrator", "Progress"]
-
-# progress(phase, done, total or None): drives a progress bar (or a test's hook).
-Progress = Callable[[str, int, int | None], None]
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:
@@ -114,10 +117,10 @@ class Migrator:
         self.reembed = reembed
         prefix, name = settings.redis.key_prefix, settings.semantic.index_name
         self.key_prefix = prefix
-        self.alias = f"{prefix}:idx:{name}"
-        self.meta_key = f"{prefix}:{_keys.META}:{name}"
-        self.checkpoint_key = f"{self.meta_key}:migration"
-        self.lock = MigrationLock(self.client, f"{prefix}:{_keys.LOCKS}:migrate:{name}", lock_ttl)
+        self.alias = _keys.index_alias(prefix, name)
+        self.meta_key = _keys.meta_key(prefix, name)
+        self.checkpoint_key = _keys.migration_checkpoint_key(prefix, name)
+        self.lock = MigrationLock(self.client, _keys.migration_lock_key(prefix, name), lock_ttl)
         # Every per-index step goes through ops: one index and an alias, or one index per
         # primary of an OSS cluster with the metadata hash as the switch.
         self.ops: IndexOps = cluster_ops(self.client) or IndexOps(self.client)
@@ -149,11 +152,11 @@ class Migrator:
             path=self.schema_path,
         )
         wanted = fields_from_schema(schema)
-        new_dims = int(wanted["embedding"]["dims"])
+        new_dims = int(wanted[VECTOR_FIELD]["dims"])
         if self.vectorizer is None and (self.reembed or new_dims != source.dims):
             self.vectorizer = default_vectorizer(self.settings, self.client)
         versions = [source.version]
-        previous = version_from_meta(meta, "previous_")
+        previous = version_from_meta(meta, PREVIOUS)
         if previous is not None:
             versions.append(previous.version)
         return make_plan(
@@ -173,7 +176,7 @@ class Migrator:
         """Versions, alias target, entry counts and any running migration."""
         meta = self._meta()
         active = version_from_meta(meta)
-        previous = version_from_meta(meta, "previous_")
+        previous = version_from_meta(meta, PREVIOUS)
         docs: dict[str, int] = {}
         checkpoint = self._checkpoint()
         names = [v.physical for v in (active, previous) if v is not None]
@@ -197,7 +200,7 @@ class Migrator:
             return report
         started = time.monotonic()
         self.ops.check_ready()
-        with self._locked():
+        with self.lock:
             checkpoint = self._checkpoint()  # re-read under the lock
             if not checkpoint:
                 checkpoint = self._start(plan)
@@ -206,46 +209,20 @@ class Migrator:
         return report
 
     def _resumed_plan(self, checkpoint: dict[str, str]) -> MigrationPlan:
-        source = version_from_meta(checkpoint, "source_")
-        target = version_from_meta(checkpoint, "target_")
-        if source is None or target is None:
+        resumed = plan_from_checkpoint(checkpoint)
+        if resumed is None:
             raise MigrationError(f"unreadable migration checkpoint {self.checkpoint_key}")
-        wanted = self.plan()
+        target, wanted = resumed.target, self.plan()
         if (wanted.target.dims, wanted.target.datatype) != (target.dims, target.datatype):
             raise MigrationError(
                 f"a migration to {target.physical} ({target.dims} dims, {target.datatype}) "
                 "was interrupted; run `agentcache migrate rollback` to abandon it first"
             )
-        return MigrationPlan(
-            source,
-            target,
-            "copy" if checkpoint["strategy"] == "copy" else "in_place",
-            "reembed" if checkpoint["transform"] == "reembed" else
-            "datatype" if checkpoint["transform"] == "datatype" else "none",
-            tuple(checkpoint.get("changes", "").split("\n")),
-        )  # fmt: skip
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.lock.acquire()
-        try:
-            yield
-        finally:
-            self.lock.release()
+        return resumed
 
     def _start(self, plan: MigrationPlan) -> dict[str, str]:
-        checkpoint: dict[Any, Any] = {
-            **plan.source.as_meta("source_"),
-            **plan.target.as_meta("target_"),
-            "strategy": plan.strategy,
-            "transform": plan.transform,
-            "changes": "\n".join(plan.changes),
-            "phase": "build",
-            "cursor": "0",
-            "copied": "0",
-            "total": str(self.ops.docs(plan.source.physical) or 0),
-            "started_at": f"{time.time():.6f}",
-        }
+        total = self.ops.docs(plan.source.physical) or 0
+        checkpoint: dict[Any, Any] = checkpoint_fields(plan, total, time.time())
         self.client.hset(self.checkpoint_key, mapping=checkpoint)
         self._create_index(plan.target)
         if plan.strategy == "copy":
@@ -306,26 +283,15 @@ class Migrator:
         self._swap(target, source)
         if copier is not None:
             # Caches that had not yet seen the swap may still have written to the source.
-            self._sleep(self.settle_seconds)
+            self.lock.sleep(self.settle_seconds)
             mark = time.time() - self.settle_seconds * 2 - self.clock_slack
-            report.caught_up += copier.catch_up(mark, self._tick("catch-up", None))
+            report.caught_up += copier.catch_up(mark, self.lock.ticker(self.progress, "catch-up"))
         self.client.delete(self.checkpoint_key)
         logger.info("migration to %s done", target.physical)
 
     def _index_tick(self, percent: float) -> None:
         self.lock.refresh()
         self.progress("index", int(percent * 100), 100)
-
-    def _tick(self, phase: str, total: int | None) -> Callable[[int], None]:
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            self.lock.refresh()
-            self.progress(phase, done, total)
-
-        return tick
 
     def _backfill(self, copier: EntryCopier, checkpoint: dict[str, str]) -> int:
         if checkpoint.get("phase") not in ("build", "backfill"):
@@ -352,7 +318,7 @@ class Migrator:
         total = 0
         for _ in range(5):
             started = time.time()
-            n = copier.catch_up(mark, self._tick("catch-up", None))
+            n = copier.catch_up(mark, self.lock.ticker(self.progress, "catch-up"))
             total += n
             mark = started - self.clock_slack
             if n <= self.batch_size // 10:
@@ -374,9 +340,11 @@ class Migrator:
                 raise MigrationError(f"per-tenant counts differ (source, target): {diff}")
             # Writes landed while counting (or indexing lagged): catch up and look again.
             if copier is not None:
-                copier.catch_up(time.time() - 60 - self.clock_slack, self._tick("catch-up", None))
+                copier.catch_up(
+                    time.time() - 60 - self.clock_slack, self.lock.ticker(self.progress, "catch-up")
+                )
                 copier.reconcile(lambda n: self.lock.refresh())
-            self._sleep(1.0)
+            self.lock.sleep(1.0)
             self.ops.wait_indexed(target.physical, self._index_tick)
         samples = self.ops.sample_keys(source.entry_prefix, self.sample_size)
         failures = self.ops.verify_samples(source, target, samples, self.settings.semantic.top_k)
@@ -387,19 +355,13 @@ class Migrator:
         return after, len(samples)
 
     def _settle(self, since: float) -> None:
-        self._sleep(since + self.settle_seconds - time.time())
-
-    def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + max(0.0, seconds)
-        while time.monotonic() < end:
-            self.lock.refresh()
-            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        self.lock.sleep(since + self.settle_seconds - time.time())
 
     def _swap(self, to: Version, previous: Version) -> None:
         """Point the alias at ``to`` and record it, atomically (MULTI/EXEC)."""
         fields: dict[Any, Any] = {
             **to.as_meta(),
-            **previous.as_meta("previous_"),
+            **previous.as_meta(PREVIOUS),
             "swapped_at": f"{time.time():.6f}",
         }
         self.ops.swap(self.alias, self.meta_key, to, fields)
@@ -417,22 +379,22 @@ class Migrator:
             text = f"abandon the migration to {target.physical} (drop it and its copied entries)"
             if dry_run:
                 return text + " [dry run]"
-            with self._locked():
+            with self.lock:
                 self._drop(target, keep_prefix=source.entry_prefix)
-                self.client.hdel(self.meta_key, "pending", "pending_transform", "announced_at")
+                self.client.hdel(self.meta_key, *PENDING_FIELDS)
                 self.client.delete(self.checkpoint_key)
             return text
-        active, previous = version_from_meta(meta), version_from_meta(meta, "previous_")
+        active, previous = version_from_meta(meta), version_from_meta(meta, PREVIOUS)
         if active is None or previous is None:
             raise MigrationError("nothing to roll back: no previous version is retained")
         text = f"point {self.alias} back at {previous.physical} (from {active.physical})"
         if dry_run:
             return text + " [dry run]"
-        with self._locked():
+        with self.lock:
             shaped = (active.dims, active.datatype) != (previous.dims, previous.datatype)
             if active.entry_prefix != previous.entry_prefix and shaped:
                 self.client.hset(self.meta_key, "pending_transform", "1")
-                self._sleep(self.settle_seconds)
+                self.lock.sleep(self.settle_seconds)
             swapped_at = float(meta.get("swapped_at", 0) or 0)
             self._swap(previous, active)
             caught = 0
@@ -442,7 +404,7 @@ class Migrator:
 
     def _copy_back(self, source: Version, target: Version, since: float) -> int:
         """Copy entries stored in ``source`` since ``since`` to ``target``, if transformable."""
-        self._sleep(self.settle_seconds)
+        self.lock.sleep(self.settle_seconds)
         transform: Transform
         if source.dims == target.dims and source.model == target.model:
             transform = "datatype"
@@ -455,14 +417,16 @@ class Migrator:
             )  # fmt: skip
             return 0
         copier = self.ops.copier(source, target, transform, self.vectorizer, self.batch_size)
-        return copier.catch_up(since - self.clock_slack, self._tick("copy-back", None))
+        return copier.catch_up(
+            since - self.clock_slack, self.lock.ticker(self.progress, "copy-back")
+        )
 
     def cleanup(self, *, dry_run: bool = False) -> str:
         """Drop the retained previous version (its index and, if separate, its entries)."""
         if self._checkpoint():
             raise MigrationError("a migration is running or interrupted; apply or rollback first")
         meta = self._meta()
-        active, previous = version_from_meta(meta), version_from_meta(meta, "previous_")
+        active, previous = version_from_meta(meta), version_from_meta(meta, PREVIOUS)
         if active is None or previous is None:
             return "nothing to clean up"
         text = f"drop {previous.physical}"
@@ -470,11 +434,11 @@ class Migrator:
             text += f" and its entries under {previous.entry_prefix}*"
         if dry_run:
             return text + " [dry run]"
-        with self._locked():
+        with self.lock:
             if previous.entry_prefix != active.entry_prefix:
                 # Caches still on the old model may have written there since the swap.
                 self._copy_back(previous, active, float(meta.get("swapped_at", 0) or 0))
-            self.client.hdel(self.meta_key, *(f"previous_{f}" for f in VERSION_FIELDS))
+            self.client.hdel(self.meta_key, *version_fields(PREVIOUS))
             self._drop(previous, keep_prefix=active.entry_prefix)
         return text
 

@@ -1,10 +1,8 @@
 """Index migrations without I/O: what a version is, what changed, which strategy applies.
 
 A *version* is one physical RediSearch index (``{alias}:v{N}``) over one entry
-key prefix. The metadata hash ``{prefix}:meta:{index_name}`` names the active
-version (``physical``, ``entry_prefix``, ``version``, ``dims``, ``datatype``,
-``model``), the retained one (the same fields prefixed ``previous_``) and, while
-a copy migration runs, the target (``pending`` and ``pending_transform``).
+key prefix; the metadata hash that records the versions is modelled in
+agentcache/_redis/index_meta.py.
 """
 
 from __future__ import annotations
@@ -15,36 +13,17 @@ from typing import Any, Literal
 
 from redisvl.schema import IndexSchema
 
-VECTOR_FIELD = "embedding"
+from agentcache._redis import keys as _keys
+from agentcache._redis.index_meta import VECTOR_FIELD, Version, version_from_meta
+from agentcache._redis.replies import info_dict
+from agentcache._redis.replies import to_text as _text
+
 Strategy = Literal["none", "in_place", "copy"]
 Transform = Literal["none", "datatype", "reembed"]
 # Vector attributes that shape the stored vectors: changing them needs a copy.
 _VECTOR_SHAPE = ("dims", "datatype")
-VERSION_FIELDS = ("physical", "entry_prefix", "version", "dims", "datatype", "model")
 
 FieldSpecs = dict[str, dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Version:
-    """One physical index and the entries it covers."""
-
-    physical: str
-    entry_prefix: str
-    version: int
-    dims: int
-    datatype: str
-    model: str = ""
-
-    def as_meta(self, prefix: str = "") -> dict[str, str]:
-        return {
-            f"{prefix}physical": self.physical,
-            f"{prefix}entry_prefix": self.entry_prefix,
-            f"{prefix}version": str(self.version),
-            f"{prefix}dims": str(self.dims),
-            f"{prefix}datatype": self.datatype,
-            f"{prefix}model": self.model,
-        }
 
 
 @dataclass(frozen=True)
@@ -141,36 +120,6 @@ class MigrationStatus:
             )
         lines.append(f"lock         {self.lock_holder or 'free'}")
         return "\n".join(lines)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(getattr(value, "value", value))
-
-
-def decode(mapping: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in mapping.items()}
-
-
-def version_from_meta(meta: Mapping[str, str], prefix: str = "") -> Version | None:
-    if not meta.get(f"{prefix}physical"):
-        return None
-    return Version(
-        physical=meta[f"{prefix}physical"],
-        entry_prefix=meta[f"{prefix}entry_prefix"],
-        version=int(meta[f"{prefix}version"]),
-        dims=int(meta[f"{prefix}dims"]),
-        datatype=meta[f"{prefix}datatype"],
-        model=meta.get(f"{prefix}model", ""),
-    )
-
-
-def info_dict(reply: Any) -> dict[str, Any]:
-    """FT.INFO reply (RESP2 flat list or RESP3 map) as a dict with text keys."""
-    if isinstance(reply, dict):
-        return {_text(k): v for k, v in reply.items()}
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
 
 
 def fields_from_info(info: Mapping[str, Any]) -> FieldSpecs:
@@ -274,8 +223,10 @@ def make_plan(
     changes = tuple(copy_changes + in_place_changes)
     strategy: Strategy = "copy" if transform != "none" else "in_place" if changes else "none"
     target = Version(
-        physical=f"{alias}:v{next_version}" if strategy != "none" else source.physical,
-        entry_prefix=f"{key_prefix}:sem{next_version}:{index_name}:"
+        physical=_keys.physical_index(alias, next_version)
+        if strategy != "none"
+        else source.physical,
+        entry_prefix=_keys.entry_prefix(key_prefix, index_name, next_version)
         if strategy == "copy"
         else source.entry_prefix,
         version=next_version if strategy != "none" else source.version,
@@ -284,6 +235,41 @@ def make_plan(
         model=target_model or source.model,
     )
     return MigrationPlan(source, target, strategy, transform, changes)
+
+
+def checkpoint_fields(plan: MigrationPlan, total: int, started_at: float) -> dict[str, str]:
+    """The checkpoint hash of a migration that starts now: ``plan`` and its progress."""
+    return {
+        **plan.source.as_meta("source_"),
+        **plan.target.as_meta("target_"),
+        "strategy": plan.strategy,
+        "transform": plan.transform,
+        "changes": "\n".join(plan.changes),
+        "phase": "build",
+        "cursor": "0",
+        "copied": "0",
+        "total": str(total),
+        "started_at": f"{started_at:.6f}",
+    }
+
+
+def plan_from_checkpoint(checkpoint: Mapping[str, str]) -> MigrationPlan | None:
+    """The plan a (decoded) checkpoint hash records, or None if it is unreadable."""
+    source = version_from_meta(checkpoint, "source_")
+    target = version_from_meta(checkpoint, "target_")
+    if source is None or target is None:
+        return None
+    kind = checkpoint.get("transform")
+    transform: Transform = (
+        "reembed" if kind == "reembed" else "datatype" if kind == "datatype" else "none"
+    )
+    return MigrationPlan(
+        source,
+        target,
+        "copy" if checkpoint.get("strategy") == "copy" else "in_place",
+        transform,
+        tuple(checkpoint.get("changes", "").split("\n")),
+    )
 
 
 def target_key(source_key: str, source: Version, target: Version) -> str:

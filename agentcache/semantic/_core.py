@@ -20,6 +20,17 @@ import numpy as np
 
 from agentcache._limits import MAX_METADATA_BYTES, MAX_TTL_SECONDS, check_text, check_ttl
 from agentcache._redis import keys as _keys
+from agentcache._redis.index_meta import (
+    PREVIOUS,
+    VECTOR_FIELD,
+    Version,
+    decode,
+    first_version,
+    version_from_meta,
+)
+from agentcache._redis.replies import is_missing_index as is_missing_index  # re-exported
+from agentcache._redis.replies import search_rows as search_rows  # re-exported
+from agentcache._redis.replies import to_text as _text
 from agentcache.exceptions import ConfigurationError, InvalidInputError, SerializationError
 from agentcache.metrics._counters import bind_scope
 from agentcache.semantic._plan import HybridPlanner
@@ -27,7 +38,6 @@ from agentcache.semantic._policy import Candidate, Decision, DecisionPolicy
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, as_vector
 
-VECTOR_FIELD = "embedding"
 DISTANCE_ALIAS = "__dist"
 # Fields every candidate comes back with (policies may ask for more). The payload
 # (response, metadata) is read only for the entry a lookup serves or verifies:
@@ -41,7 +51,6 @@ _logger = logging.getLogger("agentcache.semantic")
 # A declined candidate this far below the threshold is still worth verifying
 # (a learning policy can lower the entry's own threshold); as in bench/quality.py.
 LOOSE_BAND = 0.10
-_MISSING_INDEX_MARKERS = ("no such index", "unknown index name", "unknown: index name")
 
 # Per-hit state never touches the indexed entry hash: any write to it makes
 # RediSearch re-index the whole document, HNSW vector included (0.4 ms at 1k
@@ -223,16 +232,10 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
-class IndexState:
-    """Where the active index is and what it expects (recorded in Redis)."""
+class IndexState(Version):
+    """The version this cache uses (the metadata hash's model) and how to name it."""
 
-    alias: str
-    physical: str
-    entry_prefix: str
-    version: int
-    dims: int
-    datatype: str
-    model: str = ""  # the embedding model of the vectors, when a migration recorded it
+    alias: str = ""
     # True: query the physical index by name, not the alias (a retained older
     # version, or the source of a running transform migration).
     pinned: bool = False
@@ -275,55 +278,6 @@ def bad_embedding(model: str, exc: BaseException) -> ConfigurationError:
     )
 
 
-def is_missing_index(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in _MISSING_INDEX_MARKERS)
-
-
-def search_rows(reply: Any, text: bool = False) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-    """FT.SEARCH reply (RESP2 list or RESP3 map) -> (total, [(key, fields)]).
-
-    ``text`` decodes the values too (in the same pass: this runs on every lookup).
-    """
-    value = _text if text else _same
-    if isinstance(reply, dict):  # RESP3
-        rows = []
-        for result in reply.get(b"results", reply.get("results")) or []:
-            key = result.get(b"id", result.get("id"))
-            attrs = result.get(b"extra_attributes", result.get("extra_attributes", {})) or {}
-            rows.append((_text(key), {_text(k): value(v) for k, v in attrs.items()}))
-        total = reply.get(b"total_results", reply.get("total_results")) or 0
-        return int(total), rows
-    if not reply:
-        return 0, []
-    total = int(reply[0])
-    rows = []
-    i = 1
-    while i < len(reply):
-        key = _text(reply[i])
-        fields: dict[str, Any] = {}
-        if i + 1 < len(reply) and isinstance(reply[i + 1], list):
-            raw = reply[i + 1]
-            fields = {_text(raw[j]): value(raw[j + 1]) for j in range(0, len(raw) - 1, 2)}
-            i += 2
-        else:  # NOCONTENT: keys only
-            i += 1
-        rows.append((key, fields))
-    return total, rows
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
 class SemanticCore:
     """Everything about a lookup or a store that does not touch the network."""
 
@@ -341,11 +295,9 @@ class SemanticCore:
         self.rng = rng or random.Random()
         prefix = settings.redis.key_prefix
         name = settings.semantic.index_name
-        self.alias = f"{prefix}:idx:{name}"
-        self.meta_key = f"{prefix}:{_keys.META}:{name}"
-        # The index name is part of the entry prefix, so two caches with different
-        # index names on one key prefix never index each other's entries.
-        self.default_entry_prefix = f"{prefix}:{_keys.SEMANTIC}:{name}:"
+        self.alias = _keys.index_alias(prefix, name)
+        self.meta_key = _keys.meta_key(prefix, name)
+        self.default_entry_prefix = _keys.entry_prefix(prefix, name)
         self.dtype = np.float16 if settings.semantic.vector_datatype == "float16" else np.float32
         self.state: IndexState | None = None
         self.stats = CacheStats()
@@ -495,39 +447,35 @@ class SemanticCore:
         return self.state
 
     def entry_id(self, scope: Scope, prompt: str) -> str:
-        return _keys.digest(scope.agent, scope.model_key, _keys.normalize_prompt(prompt))
+        return _keys.entry_id(scope.agent, scope.model_key, prompt)
 
     def tenant_entry_prefix(self, tenant: str) -> str:
-        return f"{self.require_state().entry_prefix}{_keys.hash_tag(tenant)}:"
+        return _keys.tenant_entry_prefix(self.require_state().entry_prefix, tenant)
 
     def entry_key(self, tenant: str, entry_id: str) -> str:
         return self.tenant_entry_prefix(tenant) + entry_id
 
     def lru_key(self, tenant: str) -> str:
-        return _keys.tenant_key(
-            self.settings.redis.key_prefix, _keys.LRU, tenant, self.settings.semantic.index_name
+        return _keys.lru_key(
+            self.settings.redis.key_prefix, tenant, self.settings.semantic.index_name
         )
 
     def hits_key(self, tenant: str) -> str:
         """The tenant's hits hash: ``<id>`` -> hit count, ``<id>:sim`` -> last similarity."""
-        return _keys.tenant_key(
-            self.settings.redis.key_prefix, _keys.HITS, tenant, self.settings.semantic.index_name
+        return _keys.hits_key(
+            self.settings.redis.key_prefix, tenant, self.settings.semantic.index_name
         )
 
     def hits_fields(self, *entry_ids: str) -> list[str]:
         """The entries' fields in the hits hash (deleted with the entries)."""
-        return [name for entry_id in entry_ids for name in (entry_id, f"{entry_id}:sim")]
+        return _keys.hits_fields(*entry_ids)
 
     def side_patterns(self) -> tuple[str, ...]:
-        """SCAN globs of every tenant's LRU set and hits hash in this index (``clear``).
-
-        The side keys end in the index name, and neither the key prefix nor the
-        index name nor an encoded tenant can hold a brace, a colon or a glob
-        character, so these match this index's keys only: another index on the
-        same key prefix keeps its LRU sets and hit counts.
-        """
-        prefix, index = self.settings.redis.key_prefix, self.settings.semantic.index_name
-        return tuple(f"{prefix}:{layer}:{{*}}:{index}" for layer in (_keys.LRU, _keys.HITS))
+        """SCAN globs of every tenant's LRU set and hits hash in this index (``clear``);
+        another index on the same key prefix keeps its LRU sets and hit counts."""
+        return _keys.side_patterns(
+            self.settings.redis.key_prefix, self.settings.semantic.index_name
+        )
 
     # -- queries ------------------------------------------------------------
     def filter_expr(
@@ -904,9 +852,9 @@ class SemanticCore:
         After a migration to another embedding model, caches still running the
         old model keep serving from the previous version until ``cleanup``.
         """
-        decoded = {_text(k): _text(v) for k, v in meta.items()}
+        decoded = decode(meta)
         active = self._version_from_meta(decoded, "")
-        previous = self._version_from_meta(decoded, "previous_")
+        previous = self._version_from_meta(decoded, PREVIOUS)
         for state, older in ((active, False), (previous, True)):
             if state is None or state.dims != self.settings.embeddings.dims:
                 continue
@@ -923,17 +871,11 @@ class SemanticCore:
         return active
 
     def _version_from_meta(self, decoded: Mapping[str, str], prefix: str) -> IndexState | None:
-        if f"{prefix}physical" not in decoded:
-            return None
-        return IndexState(
-            alias=self.alias,
-            physical=decoded[f"{prefix}physical"],
-            entry_prefix=decoded[f"{prefix}entry_prefix"],
-            version=int(decoded[f"{prefix}version"]),
-            dims=int(decoded[f"{prefix}dims"]),
-            datatype=decoded[f"{prefix}datatype"],
-            model=decoded.get(f"{prefix}model", ""),
-        )
+        version = version_from_meta(decoded, prefix)
+        return None if version is None else self._state(version)
+
+    def _state(self, version: Version) -> IndexState:
+        return IndexState(**version.__dict__, alias=self.alias)
 
     def refresh_due(self) -> bool:
         """True at most once per ``refresh_interval``: time to re-read the index metadata."""
@@ -957,23 +899,19 @@ class SemanticCore:
             self.state = state
 
     def initial_state(self) -> IndexState:
-        return IndexState(
-            alias=self.alias,
-            physical=f"{self.alias}:v1",
-            entry_prefix=self.default_entry_prefix,
-            version=1,
-            dims=self.settings.embeddings.dims,
-            datatype=self.settings.semantic.vector_datatype,
+        cfg = self.settings
+        return self._state(
+            first_version(
+                cfg.redis.key_prefix,
+                cfg.semantic.index_name,
+                cfg.embeddings.dims,
+                cfg.semantic.vector_datatype,
+            )
         )
 
     def meta_mapping(self, state: IndexState) -> dict[Any, Any]:
-        return {
-            "physical": state.physical,
-            "entry_prefix": state.entry_prefix,
-            "version": state.version,
-            "dims": state.dims,
-            "datatype": state.datatype,
-        }
+        # No model: a migration records it (an unknown model never blocks a cache).
+        return dict(state.as_meta(with_model=False))
 
     def check_compatible(self, state: IndexState) -> None:
         cfg = self.settings

@@ -10,11 +10,11 @@ import yaml
 from pydantic import ValidationError
 from redisvl.schema import IndexSchema
 
+from agentcache._redis.index_meta import VECTOR_FIELD as VECTOR_FIELD  # re-exported
 from agentcache.exceptions import SchemaError
 from agentcache.settings import AgentCacheSettings
 
 REQUIRED_FIELDS = {"tenant": "tag", "agent": "tag", "model": "tag", "embedding": "vector"}
-VECTOR_FIELD = "embedding"
 
 
 # The schema shipped in the package (agentcache/schema/), a copy of the top-level
