@@ -22,7 +22,7 @@ from agentcache.exceptions import (
     SerializationError,
     UnkeyableArgumentError,
 )
-from agentcache.llm._clients import (
+from agentcache.llm import (
     AsyncCachedAnthropic,
     AsyncCachedOpenAI,
     CachedAnthropic,

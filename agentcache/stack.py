@@ -22,12 +22,8 @@ from typing import Any
 
 from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.embeddings._sync import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
-from agentcache.llm._clients import (
-    AsyncCachedAnthropic,
-    AsyncCachedOpenAI,
-    CachedAnthropic,
-    CachedOpenAI,
-)
+from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
+from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
 from agentcache.metrics._counters import Metrics
 from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings

@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
-PAIRS: list[tuple[str, str]] = []
+PAIRS: list[tuple[str, str]] = [
+    ("agentcache/llm/_async.py", "agentcache/llm/_sync.py"),
+]
 # async name -> sync name, replaced as whole words.
 NAMES = {
     "AsyncClient": "SyncClient",
@@ -46,6 +48,15 @@ NAMES = {
     "StopAsyncIteration": "StopIteration",
     "__anext__": "__next__",
     "__aiter__": "__iter__",
+    # llm
+    "AsyncCachedAnthropic": "CachedAnthropic",
+    "AsyncCachedOpenAI": "CachedOpenAI",
+    "_AsyncCachedClient": "_CachedClient",
+    "AsyncResponseCache": "ResponseCache",
+    "AsyncRecordingStream": "RecordingStream",
+    "AsyncReplayStream": "ReplayStream",
+    "AsyncAnthropic": "Anthropic",
+    "AsyncOpenAI": "OpenAI",
 }
 _LONGEST_FIRST = sorted(NAMES, key=len, reverse=True)
 _WORDS = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in _LONGEST_FIRST) + r")(?!\w)")

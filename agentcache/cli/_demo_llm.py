@@ -20,8 +20,8 @@ from typing import Any
 import anthropic
 
 from agentcache.embeddings._sync import CachedVectorizer, EmbeddingCache
-from agentcache.llm._clients import CachedAnthropic
 from agentcache.llm._ledger import CacheInfo, cache_info, print_session_table
+from agentcache.llm._sync import CachedAnthropic
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.provider import ProviderServer
