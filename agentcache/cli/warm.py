@@ -9,11 +9,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from agentcache.cli._errors import run_command
-from agentcache.embeddings._sync import CachedVectorizer, EmbeddingCache
 from agentcache.migrations.warm import warm_cache
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
+from agentcache.stack import embedding_vectorizer
+from agentcache.vectorizers import Vectorizer
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,8 +43,9 @@ def _vectorizer(settings: AgentCacheSettings, hashing: bool, stack: ExitStack) -
 
         return HashingVectorizer(settings.embeddings.dims, model=settings.embeddings.model)
     # Through the embedding cache, so no text is embedded twice across runs.
-    embeddings = stack.enter_context(EmbeddingCache(settings))
-    return CachedVectorizer(vectorizer_from_settings(settings), embeddings)
+    vectorizer, embeddings = embedding_vectorizer(settings)
+    stack.enter_context(embeddings)
+    return vectorizer
 
 
 def run(args: argparse.Namespace) -> int:
