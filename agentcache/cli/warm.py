@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from agentcache.cli._errors import run_command
+from agentcache.cli._errors import run_script
 from agentcache.migrations.warm import warm_cache
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings
@@ -79,8 +79,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of scripts/warm_cache.py (same arguments as ``agentcache warm``)."""
-    parser = argparse.ArgumentParser(prog="warm_cache.py", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    args = parser.parse_args(argv)
-    return run_command(run, args, debug=args.debug)
+    return run_script("warm_cache.py", __doc__, add_arguments, run, argv)
