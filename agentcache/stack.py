@@ -22,13 +22,13 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
-from agentcache.embeddings._sync import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
+from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
 from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
 from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.tools._sync import AsyncToolCache, ToolCache
+from agentcache.tools import AsyncToolCache, ToolCache
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
 __all__ = ["AgentCache", "AsyncAgentCache", "embedding_vectorizer"]

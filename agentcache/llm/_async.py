@@ -45,8 +45,10 @@ from agentcache.llm._core import CacheMode, Call, answers_verdict, vectors_agree
 from agentcache.llm._streams import AsyncRecordingStream, AsyncReplayStream
 from agentcache.llm._types import AsyncResponseCache
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic import AsyncSemanticCache
-from agentcache.semantic._core import CheckResult
+from agentcache.semantic import (  # names kept in isort order in both files
+    AsyncSemanticCache,  # sync: CheckResult,
+    CheckResult,  # sync: SemanticCache,
+)
 from agentcache.vectorizers import Vectorizer
 
 logger = logging.getLogger("agentcache.llm")

@@ -46,8 +46,10 @@ from agentcache.llm._core import CacheMode, Call, answers_verdict, vectors_agree
 from agentcache.llm._streams import RecordingStream, ReplayStream
 from agentcache.llm._types import ResponseCache
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic import SemanticCache
-from agentcache.semantic._core import CheckResult
+from agentcache.semantic import (  # names kept in isort order in both files
+    CheckResult,
+    SemanticCache,
+)
 from agentcache.vectorizers import Vectorizer
 
 logger = logging.getLogger("agentcache.llm")

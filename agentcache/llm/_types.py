@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from agentcache.semantic._core import CheckResult
+from agentcache.semantic import CheckResult
 from agentcache.vectorizers import Vectorizer
 
 __all__ = ["AsyncResponseCache", "ResponseCache"]

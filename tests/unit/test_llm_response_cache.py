@@ -16,6 +16,7 @@ import anthropic
 import openai
 import pytest
 
+from agentcache import CacheHit, CheckResult
 from agentcache.llm import (
     AsyncCachedAnthropic,
     AsyncCachedOpenAI,
@@ -25,7 +26,6 @@ from agentcache.llm import (
 )
 from agentcache.llm._types import AsyncResponseCache, ResponseCache
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic._core import CacheHit, CheckResult
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.provider import CHAT, MESSAGES, ProviderServer
 from agentcache.testing.vectors import HashingVectorizer
