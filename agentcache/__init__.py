@@ -22,7 +22,7 @@ from agentcache.exceptions import (
     SerializationError,
     UnkeyableArgumentError,
 )
-from agentcache.llm._clients import (
+from agentcache.llm import (
     AsyncCachedAnthropic,
     AsyncCachedOpenAI,
     CachedAnthropic,
@@ -34,14 +34,10 @@ from agentcache.llm._clients import (
     print_session_table,
     session_table,
 )
-from agentcache.metrics._counters import (
-    Metrics,
-    MetricsSnapshot,
-    OpenTelemetrySink,
-    PrometheusCollector,
-    read_counters,
-    serve_prometheus,
-)
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._export import OpenTelemetrySink, PrometheusCollector, serve_prometheus
+from agentcache.metrics._flush import read_counters
+from agentcache.metrics._types import MetricsSnapshot
 from agentcache.migrations._migrator import (
     MigrationPlan,
     MigrationReport,

@@ -18,35 +18,74 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
 from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
-from agentcache.llm._clients import (
-    AsyncCachedAnthropic,
-    AsyncCachedOpenAI,
-    CachedAnthropic,
-    CachedOpenAI,
-)
+from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
+from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.tools import AsyncToolCache, ToolCache
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
+__all__ = ["AgentCache", "AsyncAgentCache", "embedding_vectorizer"]
 
-def _vectorizer(
+
+def embedding_vectorizer(
     settings: AgentCacheSettings,
-    base: Vectorizer,
-    sync_cache: EmbeddingCache | None,
+    vectorizer: Vectorizer | None = None,
+    *,
+    client: SyncClient | None = None,
+    metrics: Metrics | None = None,
     async_cache: AsyncEmbeddingCache | None = None,
-) -> Vectorizer:
-    if sync_cache is None or not settings.embeddings.cache_enabled:
+) -> tuple[Vectorizer, EmbeddingCache]:
+    """The vectorizer behind the embedding cache, and that cache: the one wiring of the two.
+
+    ``vectorizer`` defaults to the settings' model. The cache shares ``client``,
+    else opens its own (the caller closes the cache). With
+    ``settings.embeddings.cache_enabled`` off the vectorizer is returned bare.
+    ``async_cache`` serves the vectorizer's async calls (else the sync cache in a thread).
+    """
+    base = vectorizer_from_settings(settings) if vectorizer is None else as_vectorizer(vectorizer)
+    embeddings = EmbeddingCache(settings, client, model=base.model, dims=base.dims, metrics=metrics)
+    if not settings.embeddings.cache_enabled:
+        return base, embeddings
+    return CachedVectorizer(base, embeddings, async_cache), embeddings
+
+
+_ClientT = TypeVar("_ClientT", SyncClient, AsyncClient)
+
+
+class _Stack(Generic[_ClientT]):
+    """What both stacks set up before their layers: settings, client, metrics."""
+
+    def _start(
+        self,
+        settings: AgentCacheSettings | None,
+        client: _ClientT | None,
+        vectorizer: Vectorizer | None,
+        metrics: Metrics | None,
+        connect: Callable[[AgentCacheSettings], _ClientT],
+    ) -> Vectorizer:
+        """Set the shared attributes; returns the (unwrapped) vectorizer."""
+        self.settings = settings or AgentCacheSettings()
+        # Checked first: a plain function or a broken object fails before any connection.
+        base = (
+            vectorizer_from_settings(self.settings)
+            if vectorizer is None
+            else as_vectorizer(vectorizer)
+        )
+        self._owns_client = client is None
+        self.client: _ClientT = client if client is not None else connect(self.settings)
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
         return base
-    return CachedVectorizer(base, sync_cache, async_cache)
 
 
-class AgentCache:
+class AgentCache(_Stack[SyncClient]):
     """The semantic, tool and embedding caches (and cached LLM clients) on one client.
 
     Args:
@@ -66,21 +105,10 @@ class AgentCache:
         vectorizer: Vectorizer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.settings = settings or AgentCacheSettings()
-        # Checked first: a plain function or a broken object fails before any connection.
-        base = (
-            vectorizer_from_settings(self.settings)
-            if vectorizer is None
-            else as_vectorizer(vectorizer)
+        base = self._start(settings, client, vectorizer, metrics, sync_client)
+        self.vectorizer, self.embeddings = embedding_vectorizer(
+            self.settings, base, client=self.client, metrics=self.metrics
         )
-        self._owns_client = client is None
-        self.client: SyncClient = client if client is not None else sync_client(self.settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
-        self.embeddings = EmbeddingCache(
-            self.settings, self.client, model=base.model, dims=base.dims, metrics=self.metrics
-        )
-        self.vectorizer = _vectorizer(self.settings, base, self.embeddings)
         self.semantic = SemanticCache(
             self.settings, client=self.client, vectorizer=self.vectorizer, metrics=self.metrics
         )
@@ -109,7 +137,7 @@ class AgentCache:
         self.close()
 
 
-class AsyncAgentCache:
+class AsyncAgentCache(_Stack[AsyncClient]):
     """The asyncio twin of ``AgentCache``."""
 
     def __init__(
@@ -120,28 +148,18 @@ class AsyncAgentCache:
         vectorizer: Vectorizer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.settings = settings or AgentCacheSettings()
-        # Checked first: a plain function or a broken object fails before any connection.
-        base = (
-            vectorizer_from_settings(self.settings)
-            if vectorizer is None
-            else as_vectorizer(vectorizer)
-        )
-        self._owns_client = client is None
-        self.client: AsyncClient = client if client is not None else async_client(self.settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
+        base = self._start(settings, client, vectorizer, metrics, async_client)
         model, dims = base.model, base.dims
-        # The cached vectorizer's sync path has a client of its own; only built when used.
-        self._sync_embeddings = (
-            EmbeddingCache(self.settings, model=model, dims=dims, metrics=self.metrics)
-            if self.settings.embeddings.cache_enabled
-            else None
-        )
         self.embeddings = AsyncEmbeddingCache(
             self.settings, self.client, model=model, dims=dims, metrics=self.metrics
         )
-        self.vectorizer = _vectorizer(self.settings, base, self._sync_embeddings, self.embeddings)
+        self.vectorizer = base
+        # The cached vectorizer's sync path has a client of its own; only built when used.
+        self._sync_embeddings: EmbeddingCache | None = None
+        if self.settings.embeddings.cache_enabled:
+            self.vectorizer, self._sync_embeddings = embedding_vectorizer(
+                self.settings, base, metrics=self.metrics, async_cache=self.embeddings
+            )
         self.semantic = AsyncSemanticCache(
             self.settings, client=self.client, vectorizer=self.vectorizer, metrics=self.metrics
         )

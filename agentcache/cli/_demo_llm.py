@@ -19,11 +19,11 @@ from typing import Any
 
 import anthropic
 
-from agentcache.embeddings import CachedVectorizer, EmbeddingCache
-from agentcache.llm._clients import CachedAnthropic
 from agentcache.llm._ledger import CacheInfo, cache_info, print_session_table
+from agentcache.llm._sync import CachedAnthropic
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings
+from agentcache.stack import embedding_vectorizer
 from agentcache.testing.provider import ProviderServer
 from agentcache.vectorizers import Vectorizer
 
@@ -264,8 +264,8 @@ def run(
     else:
         sdk = anthropic.Anthropic(api_key="simulated", base_url=server.anthropic_base_url)
         label = f"simulated provider (no API key) at {server.url}, {latency:.1f} s per call"
-    embeddings = EmbeddingCache(settings, model=vectorizer.model, dims=vectorizer.dims)
-    cache = SemanticCache(settings, vectorizer=CachedVectorizer(vectorizer, embeddings))
+    cached, embeddings = embedding_vectorizer(settings, vectorizer)
+    cache = SemanticCache(settings, vectorizer=cached)
     client = CachedAnthropic(sdk, settings=settings, cache=cache, agent="support")
     try:
         with dropped_at_exit(cache):

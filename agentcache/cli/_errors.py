@@ -13,7 +13,7 @@ import argparse
 import sys
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import redis
@@ -120,6 +120,21 @@ def run_command(
             message, code = known
             print(f"{PROG}: error: {message}", file=sys.stderr)
             return code
+
+
+def run_script(
+    prog: str,
+    description: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    func: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None,
+) -> int:
+    """A command run as a script of its own (scripts/*.py): its arguments plus ``--debug``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args(argv)
+    return run_command(func, args, debug=args.debug)
 
 
 def flag_debug(args: Any) -> bool:

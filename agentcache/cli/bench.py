@@ -2,7 +2,7 @@
 
 The benchmarks are not part of the installed package: run them from a checkout
 of the repository (``python -m bench`` does the same). ``run_from_checkout``
-is shared with ``agentcache eval``.
+and ``register_passthrough`` are shared with ``agentcache eval``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,33 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    register_passthrough(
+        subparsers, "bench", "speed", instead="python -m bench",
+        summary="benchmark lookups, inserts and memory against two baselines",
+        example="agentcache bench -- --help",
+    )  # fmt: skip
+
+
+def register_passthrough(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    command: str,
+    module: str,
+    *,
+    instead: str,
+    summary: str,
+    example: str,
+) -> None:
+    """A command that hands the arguments after it to ``bench/<module>.py``."""
     parser = subparsers.add_parser(
-        "bench",
-        help="benchmark lookups, inserts and memory against two baselines",
-        description="Runs bench/speed.py; arguments after 'bench' go to it "
-        "(try: agentcache bench -- --help).",
+        command,
+        help=summary,
+        description=f"Runs bench/{module}.py; arguments after '{command}' go to it "
+        f"(try: {example}).",
     )
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    return run_from_checkout("bench", "speed", args.bench_args, instead="python -m bench")
+    parser.set_defaults(
+        func=lambda args: run_from_checkout(command, module, args.bench_args, instead=instead)
+    )
 
 
 def run_from_checkout(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentcache.cli._errors import run_command
+from agentcache.cli._errors import run_script
 from agentcache.exceptions import MigrationLockedError
 from agentcache.migrations._migrator import Migrator, default_vectorizer
 from agentcache.settings import AgentCacheSettings
@@ -121,8 +121,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of scripts/migrate_index.py (same arguments as ``agentcache migrate``)."""
-    parser = argparse.ArgumentParser(prog="migrate_index.py", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    args = parser.parse_args(argv)
-    return run_command(run, args, debug=args.debug)
+    return run_script("migrate_index.py", __doc__, add_arguments, run, argv)

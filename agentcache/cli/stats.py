@@ -1,7 +1,7 @@
 """``agentcache stats [--tenant T]``: hit rates, faults and savings from the Redis-side counters.
 
 The counters are written by every process using the cache (see
-agentcache/metrics/_counters.py), so the figures cover all of them and survive restarts.
+agentcache/metrics/_flush.py), so the figures cover all of them and survive restarts.
 One row per tenant and layer: ``semantic``, ``embedding``, ``tool`` and
 ``llm`` (the cached clients: hits, provider calls, tokens and dollars saved).
 Counts outside any tenant (shared tool calls, the embedding cache) show as
@@ -22,7 +22,8 @@ from typing import Any
 
 from agentcache._redis.clients import sync_client
 from agentcache.exceptions import ConfigurationError
-from agentcache.metrics import _counters as m
+from agentcache.metrics import _types as m
+from agentcache.metrics._flush import histograms_from_fields, read_counters
 from agentcache.settings import AgentCacheSettings
 
 _COUNTERS = (*m.EVENTS, *m.SAVINGS)
@@ -93,11 +94,8 @@ def summarize(
         for name, value in fields.items():
             if not name.startswith("lat:"):
                 row.counts[name] = row.counts.get(name, 0.0) + value
-        for op, hist in m.histograms_from_fields(fields).items():
-            merged = row.latency.setdefault(op, m.Histogram())
-            merged.counts = [a + b for a, b in zip(merged.counts, hist.counts, strict=True)]
-            merged.total += hist.total
-            merged.sum += hist.sum
+        for op, hist in histograms_from_fields(fields).items():
+            row.latency.setdefault(op, m.Histogram()).merge(hist)
     return [rows[key] for key in sorted(rows)]
 
 
@@ -163,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         )
     client = sync_client(settings)
     try:
-        counters = m.read_counters(client, settings.redis.key_prefix, args.tenant)
+        counters = read_counters(client, settings.redis.key_prefix, args.tenant)
         evicted = client.info("stats").get("evicted_keys", 0)
     finally:
         client.close()

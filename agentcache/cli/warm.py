@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from agentcache.cli._errors import run_command
-from agentcache.embeddings import CachedVectorizer, EmbeddingCache
+from agentcache.cli._errors import run_script
 from agentcache.migrations.warm import warm_cache
 from agentcache.semantic._sync import SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.vectorizers import Vectorizer, vectorizer_from_settings
+from agentcache.stack import embedding_vectorizer
+from agentcache.vectorizers import Vectorizer
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,8 +43,9 @@ def _vectorizer(settings: AgentCacheSettings, hashing: bool, stack: ExitStack) -
 
         return HashingVectorizer(settings.embeddings.dims, model=settings.embeddings.model)
     # Through the embedding cache, so no text is embedded twice across runs.
-    embeddings = stack.enter_context(EmbeddingCache(settings))
-    return CachedVectorizer(vectorizer_from_settings(settings), embeddings)
+    vectorizer, embeddings = embedding_vectorizer(settings)
+    stack.enter_context(embeddings)
+    return vectorizer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,8 +79,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of scripts/warm_cache.py (same arguments as ``agentcache warm``)."""
-    parser = argparse.ArgumentParser(prog="warm_cache.py", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    args = parser.parse_args(argv)
-    return run_command(run, args, debug=args.debug)
+    return run_script("warm_cache.py", __doc__, add_arguments, run, argv)

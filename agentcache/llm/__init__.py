@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from agentcache.llm._clients import (
-    AsyncCachedAnthropic,
-    AsyncCachedOpenAI,
-    CachedAnthropic,
-    CachedOpenAI,
-    CacheInfo,
-    CacheMode,
-    Ledger,
-    cache_info,
-    print_session_table,
-    session_table,
-)
+from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
+from agentcache.llm._core import CacheMode
+from agentcache.llm._ledger import CacheInfo, Ledger, cache_info, print_session_table, session_table
+from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
 
 __all__ = [
     "AsyncCachedAnthropic",

@@ -1,27 +1,29 @@
 """Exporters of the in-process metrics: Prometheus and OpenTelemetry.
 
-``agentcache.metrics`` re-exports everything here. This module names
-``agentcache.metrics`` only for type checking and inside functions: the
-metrics module imports this one at load time, so a top-level import back
-would be a cycle.
+They read ``MetricsSource``s (a ``Metrics`` is one) and receive reports as a
+``MetricsSink``: both are protocols in ``_types``, so this module imports no
+other metrics module but ``_types`` and ``_state`` (``Metrics`` imports it).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentcache.exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from agentcache.metrics._counters import Histogram, Metrics, Series
+from agentcache.metrics._state import live_sources
+from agentcache.metrics._types import (
+    EVENTS,
+    GAUGES,
+    LATENCY_BUCKETS,
+    SAVINGS,
+    Histogram,
+    MetricsSource,
+    Series,
+)
 
 __all__ = ["OpenTelemetrySink", "PrometheusCollector", "serve_prometheus"]
-
-# Net dollars saved can go down (a prompt-cache write costs more than the
-# uncached prompt), which a Prometheus counter must never do: these are gauges.
-_GAUGES = frozenset({"usd_saved", "shadow_usd_saved"})
 
 
 class PrometheusCollector:
@@ -35,7 +37,7 @@ class PrometheusCollector:
 
     def __init__(
         self,
-        metrics: Iterable[Metrics] | Metrics,
+        metrics: Iterable[MetricsSource] | MetricsSource,
         *,
         tenant_label: bool = True,
         agent_label: bool = True,
@@ -44,10 +46,10 @@ class PrometheusCollector:
         self.tenant_label = tenant_label
         self.agent_label = agent_label
 
-    def _sources(self) -> list[Metrics]:
-        from agentcache.metrics._counters import Metrics
-
-        return [self._metrics] if isinstance(self._metrics, Metrics) else list(self._metrics)
+    def _sources(self) -> list[MetricsSource]:
+        if isinstance(self._metrics, MetricsSource):
+            return [self._metrics]
+        return list(self._metrics)
 
     def _labels(self, series: Series) -> tuple[str, ...]:
         return (
@@ -63,8 +65,6 @@ class PrometheusCollector:
             HistogramMetricFamily,
         )
 
-        from agentcache.metrics._counters import EVENTS, LATENCY_BUCKETS, SAVINGS, Histogram
-
         counters: dict[tuple[str, tuple[str, ...]], float] = {}
         hists: dict[tuple[str, ...], Histogram] = {}
         for source in self._sources():
@@ -75,13 +75,10 @@ class PrometheusCollector:
                     counters[(name, labels)] = counters.get((name, labels), 0) + value
             for (series, operation), hist in snap.latency.items():
                 key = (*self._labels(series), operation)
-                merged = hists.setdefault(key, Histogram())
-                merged.counts = [a + b for a, b in zip(merged.counts, hist.counts, strict=True)]
-                merged.total += hist.total
-                merged.sum += hist.sum
+                hists.setdefault(key, Histogram()).merge(hist)
         label_names = ["layer", "tenant", "agent"]
         for name in (*EVENTS, *SAVINGS):
-            kind = GaugeMetricFamily if name in _GAUGES else CounterMetricFamily
+            kind = GaugeMetricFamily if name in GAUGES else CounterMetricFamily
             family = kind(
                 f"agentcache_{name}", f"agentcache {name.replace('_', ' ')}", labels=label_names
             )
@@ -104,10 +101,8 @@ class PrometheusCollector:
 
 
 class _LiveCollector(PrometheusCollector):
-    def _sources(self) -> list[Metrics]:
-        from agentcache.metrics._counters import live_metrics
-
-        return live_metrics()
+    def _sources(self) -> list[MetricsSource]:
+        return live_sources()
 
 
 _served: dict[int, Any] = {}
@@ -165,9 +160,7 @@ class OpenTelemetrySink:
         counter = self._counters.get(name)
         if counter is None:
             create = (
-                self._meter.create_up_down_counter
-                if name in _GAUGES
-                else self._meter.create_counter
+                self._meter.create_up_down_counter if name in GAUGES else self._meter.create_counter
             )
             counter = self._counters[name] = create(f"agentcache.{name}")
         counter.add(value, {"layer": series.layer, "tenant": series.tenant, "agent": series.agent})

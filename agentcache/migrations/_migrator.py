@@ -459,13 +459,7 @@ class Migrator:
 
 
 def default_vectorizer(settings: AgentCacheSettings, client: SyncClient) -> Any:
-    """The settings' vectorizer behind the embedding cache when that module is present."""
-    from agentcache.vectorizers import vectorizer_from_settings
+    """The settings' vectorizer behind the embedding cache (on ``client``)."""
+    from agentcache.stack import embedding_vectorizer  # the composer (it imports every layer)
 
-    vectorizer = vectorizer_from_settings(settings)
-    try:
-        from agentcache.embeddings import CachedVectorizer, EmbeddingCache
-    except ImportError:
-        return vectorizer
-    cache = EmbeddingCache(settings, client, model=vectorizer.model, dims=vectorizer.dims)
-    return CachedVectorizer(vectorizer, cache)
+    return embedding_vectorizer(settings, client=client)[0]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from redis.cluster import RedisCluster
 
-from agentcache.metrics._counters import HITS, STORES, Metrics, RedisCounters, Series, read_counters
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._flush import RedisCounters, read_counters
+from agentcache.metrics._types import HITS, STORES, Series
 
 
 def test_a_flush_of_many_tenants_lands_in_each_tenants_slot(

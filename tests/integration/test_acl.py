@@ -22,7 +22,8 @@ from redis.exceptions import NoPermissionError
 
 from agentcache.acl import tenant_acl_rules, tenant_acl_setuser
 from agentcache.embeddings import EmbeddingCache
-from agentcache.metrics._counters import STORES, Series, read_counters
+from agentcache.metrics._flush import read_counters
+from agentcache.metrics._types import STORES, Series
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

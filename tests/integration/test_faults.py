@@ -15,7 +15,8 @@ import redis
 from agentcache._redis.faults import CLOSED, OPEN
 from agentcache._redis.server import EmbeddedRedis
 from agentcache.exceptions import CacheUnavailableError
-from agentcache.metrics._counters import ERRORS, read_counters
+from agentcache.metrics._flush import read_counters
+from agentcache.metrics._types import ERRORS
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

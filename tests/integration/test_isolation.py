@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from agentcache._redis.keys import MAX_ID_LENGTH
 from agentcache._redis.server import EmbeddedRedis
-from agentcache.metrics._counters import Metrics, RedisCounters, Series, counter_key, read_counters
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._flush import RedisCounters, counter_key, read_counters
+from agentcache.metrics._types import Series
 from agentcache.semantic import SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.testing.vectors import HashingVectorizer

@@ -18,19 +18,10 @@ from agentcache import cli
 from agentcache.cli.stats import render, summarize
 from agentcache.embeddings import EmbeddingCache
 from agentcache.llm import CachedAnthropic, cache_info
-from agentcache.metrics._counters import (
-    ERRORS,
-    HITS,
-    MISSES,
-    NO_TENANT,
-    SHADOW_HITS,
-    STORES,
-    Metrics,
-    PrometheusCollector,
-    RedisCounters,
-    Series,
-    read_counters,
-)
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._export import PrometheusCollector
+from agentcache.metrics._flush import RedisCounters, read_counters
+from agentcache.metrics._types import ERRORS, HITS, MISSES, NO_TENANT, SHADOW_HITS, STORES, Series
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
@@ -216,7 +207,8 @@ _EXIT_SCRIPT = """
 import logging, sys
 import redis
 from agentcache._redis.server import EmbeddedRedis
-from agentcache.metrics._counters import Metrics, RedisCounters
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._flush import RedisCounters
 
 # The exit flush's DEBUG record goes to stdout; warnings reach stderr as usual.
 handler = logging.StreamHandler(sys.stdout)

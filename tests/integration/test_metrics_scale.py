@@ -18,20 +18,16 @@ import redis
 
 from agentcache._redis.server import EmbeddedRedis
 from agentcache.acl import tenant_acl_rules
-from agentcache.metrics._counters import (
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._flush import (
     FLUSH_CALLS_PER_ROUND_TRIP,
     FLUSH_SERIES_PER_CALL,
-    HITS,
-    MISSES,
-    NO_TENANT,
-    STORES,
-    Metrics,
     RedisCounters,
-    Series,
     counter_key,
     histograms_from_fields,
     read_counters,
 )
+from agentcache.metrics._types import HITS, MISSES, NO_TENANT, STORES, Series
 from agentcache.testing.counting import CountingPipeline, CountingRedis
 
 TENANTS = 1_000
@@ -232,7 +228,8 @@ def test_a_link_lost_mid_flush_keeps_only_what_was_not_written(
 _EXIT_CLUSTER_SCRIPT = """
 import socket
 from redis.cluster import RedisCluster
-from agentcache.metrics._counters import Metrics, RedisCounters
+from agentcache.metrics._counters import Metrics
+from agentcache.metrics._flush import RedisCounters
 
 with socket.socket() as probe:  # a port nothing listens on: a stopped cluster
     probe.bind(("127.0.0.1", 0))

@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from agentcache.cli.stats import render, summarize
-from agentcache.metrics._counters import GUARD_VETOES, MISSES, SHADOW_HITS, read_counters
+from agentcache.metrics._flush import read_counters
+from agentcache.metrics._types import GUARD_VETOES, MISSES, SHADOW_HITS
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.semantic._policy import (
     VC_COUNT,

@@ -33,7 +33,7 @@ def test_async_syntax_and_names_become_blocking() -> None:
         "        return await self.guard.arun('x', self.aembed)\n"
         "    await self.aclose()  # async only\n"
     )
-    assert unasync.unasync_text(source, "src.py").splitlines()[1:] == [
+    assert unasync.unasync_text(source, "src.py").splitlines()[2:] == [
         "import time",
         "def fetch(self) -> SyncClient:",
         "    with self.lock:",
