@@ -29,7 +29,7 @@ from agentcache.llm._clients import (
     CachedOpenAI,
 )
 from agentcache.metrics._counters import Metrics
-from agentcache.semantic._sync import AsyncSemanticCache, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.tools._sync import AsyncToolCache, ToolCache
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings

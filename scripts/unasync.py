@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
-PAIRS: list[tuple[str, str]] = []
+PAIRS: list[tuple[str, str]] = [
+    ("agentcache/semantic/_async.py", "agentcache/semantic/_sync.py"),
+]
 # async name -> sync name, replaced as whole words.
 NAMES = {
     "AsyncClient": "SyncClient",

@@ -56,7 +56,7 @@ from agentcache.llm._streams import (
 )
 from agentcache.metrics._counters import Metrics
 from agentcache.prompt_caching.costs import PriceTable
-from agentcache.semantic._sync import AsyncSemanticCache, CheckResult, SemanticCache
+from agentcache.semantic import AsyncSemanticCache, CheckResult, SemanticCache
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer
 

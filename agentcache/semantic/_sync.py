@@ -1,3 +1,4 @@
+# Generated from agentcache/semantic/_async.py by scripts/unasync.py: edit that file, then rerun it.
 """The semantic response cache: LLM answers reused for semantically similar prompts.
 
 Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
@@ -6,23 +7,27 @@ candidates; the served entry's payload is read with its hit count. An exact
 repeat of a stored prompt is answered from its entry key before any embedding
 is computed (with a vector at hand, probe and search share one round trip).
 Now and then (every 30 s per scope) the hybrid planner counts entries to pick
-RediSearch's hybrid policy (``_hybrid``).
+RediSearch's hybrid policy (``_plan``).
+
+This file is the asyncio I/O shell, the one source: ``_sync.py`` (the blocking
+cache) is generated from it by ``scripts/unasync.py``. The logic without I/O is
+in ``_core`` and its parts; this file only sends what they build.
 
 Example::
 
-    cache = SemanticCache(settings)
+    cache = SemanticCache.create(settings)
     cache.store("What is our refund window?", "30 days.", tenant="acme", agent="support")
-    hit = cache.check("How long do I have to get a refund?", tenant="acme", agent="support")
+    hit = cache.check("How long for a refund?", tenant="acme", agent="support")
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
-import random
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from functools import partial
+from logging import getLogger
+from random import Random
 from typing import Any
 
 import redis
@@ -30,51 +35,52 @@ from redis.exceptions import NoScriptError
 from redisvl.exceptions import RedisVLError
 from redisvl.index import SearchIndex
 
-from agentcache._redis.clients import (
-    SyncClient,
-    check_modules,
-    sync_client,
-)
+from agentcache._redis.clients import SyncClient, check_modules, sync_client
 from agentcache._redis.faults import FAULTS, server_answered
 from agentcache.exceptions import InvalidInputError
-from agentcache.metrics._counters import (
-    Metrics,
-)
-from agentcache.semantic._async import AsyncSemanticCache
+from agentcache.metrics._counters import Metrics, scoped
+from agentcache.semantic import _cluster
 from agentcache.semantic._base import _BATCH, _ids, _SemanticBase, _total
-from agentcache.semantic._cluster import (
-    cluster_search,
-    eval_pipelined,
-)
-from agentcache.semantic._core import (
+from agentcache.semantic._core import PAYLOAD_READ, IndexState, is_missing_index
+from agentcache.semantic._policy import DecisionPolicy
+from agentcache.semantic._scripts import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
-    PAYLOAD_READ,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
-    CacheHit,
-    CheckResult,
-    IndexState,
-    Scope,
-    bad_embedding,
-    is_missing_index,
 )
-from agentcache.semantic._policy import DecisionPolicy
+from agentcache.semantic._types import CacheHit, CheckResult, Scope
+from agentcache.semantic._validate import bad_embedding
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, Vectorizer
 
-logger = logging.getLogger("agentcache.semantic")
-
-__all__ = ["AsyncSemanticCache", "CacheHit", "CheckResult", "SemanticCache"]
+logger = getLogger("agentcache.semantic")
 
 
 class SemanticCache(_SemanticBase):
-    """Semantic response cache on a RediSearch HNSW index (synchronous).
+    """Semantic response cache on a RediSearch HNSW index.
+
+    The blocking cache and the asyncio one have the same methods and the same
+    lifecycle (one is generated from the other):
+
+    - the constructor does no I/O: the index (with its alias and metadata) is
+      created on first use, by the first call that needs it;
+    - ``create(...)`` takes the constructor's arguments and returns a cache whose
+      index is ensured at once (on the asyncio cache it is awaited). A Redis
+      fault there is logged and counted like any other, and the next call tries
+      again; strict mode raises ``CacheUnavailableError`` instead;
+    - entering the cache as a context manager ensures the index the same way,
+      and leaving it closes the cache;
+    - closing the cache closes the client and flushes the counters, only if the
+      cache created them.
+
+    Faults and latencies of a call are counted for the call's tenant and agent,
+    bound for the duration of the call only.
 
     Args:
         settings: the shared settings; defaults to ``AgentCacheSettings()``.
-        client: a redis-py client to use (not closed by ``close``). Built from
+        client: a redis-py client to use (not closed on close). Built from
             the settings when omitted (embedded Redis Stack if no URL is set).
         vectorizer: turns prompts into vectors; defaults to the one in settings.
         policy: decides which candidate, if any, is a hit.
@@ -90,18 +96,37 @@ class SemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
-        rng: random.Random | None = None,
+        rng: Random | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy, rng)
         self._owns_client = client is None
         self.client: SyncClient = client or sync_client(self.settings)
         self._use_metrics(metrics, self.client)
-        self._cluster = cluster_search(self.client, self._index_spec, self._schema_for)
+        self._cluster = _cluster.cluster_search(
+            self.client, self._index_spec, self._schema_for
+        )
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
         self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
-        self.guard.run("connect", self.ensure_index)
+
+    @classmethod
+    def create(
+        cls,
+        settings: AgentCacheSettings | None = None,
+        *,
+        client: SyncClient | None = None,
+        vectorizer: Vectorizer | None = None,
+        policy: DecisionPolicy | None = None,
+        metrics: Metrics | None = None,
+        rng: Random | None = None,
+    ) -> SemanticCache:
+        """A cache whose index is ensured now rather than on first use."""
+        cache = cls(
+            settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics, rng=rng
+        )
+        cache._ready()
+        return cache
 
     # -- index --------------------------------------------------------------
     def ensure_index(self) -> IndexState:
@@ -163,10 +188,12 @@ class SemanticCache(_SemanticBase):
             return self.client.execute_command(*command)
 
     def _ready(self) -> bool:
+        """Ensure the index on first use; then follow migrations (one HGETALL a second at most)."""
         if self.core.state is None:
             return self.guard.run("connect", self.ensure_index) is not None
-        if self.core.refresh_due():  # follows migrations; one HGETALL per second at most
-            self.guard.run("refresh", lambda: self.core.adopt_meta(self._meta()))
+        if self.core.refresh_due():
+            meta = self.guard.run("refresh", self._meta)
+            self.core.adopt_meta(meta or {})
         return True
 
     def _meta(self) -> Any:
@@ -209,9 +236,10 @@ class SemanticCache(_SemanticBase):
         stricter); the settings' value when omitted. ``lookup`` takes the same
         arguments and also says why, and which entry the decision was about.
         """
-        return self.lookup(
+        found = self.lookup(
             prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
-        ).hit
+        )
+        return found.hit
 
     def lookup(
         self,
@@ -231,6 +259,13 @@ class SemanticCache(_SemanticBase):
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
         query_vector = core.vector(vector) if vector is not None else None
+        with scoped(scope.tenant, scope.agent):
+            return self._lookup(scope, prompt, minimum, query_vector)
+
+    def _lookup(
+        self, scope: Scope, prompt: str, minimum: float, query_vector: Vector | None
+    ) -> CheckResult:
+        core = self.core
         if not self._ready():
             return self._unavailable()
         exact_match = self.settings.semantic.exact_match
@@ -256,7 +291,9 @@ class SemanticCache(_SemanticBase):
                 if query_vector is None:
                     return self._unavailable()
             blob = core.vector_bytes(query_vector)
-            reply = self.guard.run("check", lambda: self._vector_search(scope, blob, minimum))
+            reply = self.guard.run(
+                "check", lambda: self._vector_search(scope, blob, minimum)
+            )
             if reply is None:
                 return self._unavailable()
         result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
@@ -292,21 +329,21 @@ class SemanticCache(_SemanticBase):
 
     def _plan(self, scope: Scope) -> str:
         """Count what the hybrid planner lacks (rarely); return the scope's index key."""
-        core = self.core
+        queries = self.queries
         index_key = "" if self._cluster is None else scope.tenant  # a node's own index
         try:
-            if (command := core.index_count_command(index_key)) is not None:
-                core.record_index(index_key, self._search(command, scope.tenant))
-            if (command := core.scope_count_command(scope, index_key)) is not None:
-                core.record_scope(scope, self._search(command, scope.tenant))
+            if (command := queries.index_count_command(index_key)) is not None:
+                queries.record_index(index_key, self._search(command, scope.tenant))
+            if (command := queries.scope_count_command(scope, index_key)) is not None:
+                queries.record_scope(scope, self._search(command, scope.tenant))
         except FAULTS as exc:  # an optimisation: never fail the lookup for it
             logger.debug("hybrid planner: count failed (%s: %s)", type(exc).__name__, exc)
-            core.planner_failed(scope, index_key)
+            queries.planner_failed(scope, index_key)
         return index_key
 
     def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
         index_key = self._plan(scope)
-        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key)
         return self._search(command, scope.tenant)
 
     def _exact_and_search(
@@ -319,7 +356,7 @@ class SemanticCache(_SemanticBase):
         """
         index_key = self._plan(scope)
         keys, args, entry_id = self.core.exact_args(scope, prompt)
-        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key)
         pipe = self.client.pipeline(transaction=False)
         pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
         pipe.execute_command(*command)
@@ -376,18 +413,21 @@ class SemanticCache(_SemanticBase):
         metadata_json = core.encode_metadata(metadata)
         tag_list = core.validate_tags(tags)
         ttl_seconds = core.validate_ttl(ttl)
-        entry_vector = core.vector(vector) if vector is not None else self._embed(prompt)
-        if entry_vector is None or not self._ready():
-            return None  # a cache fault (logged and counted): nothing stored
-        blob = core.vector_bytes(entry_vector)
-        keys, args, entry_id = core.store_args(
-            scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
-        )
-        result = self.guard.run("store", lambda: self._store_script(keys=keys, args=args))
-        if result is None:
-            return None
-        self._count_stores(scope, 1, len(result[1]))
-        return entry_id
+        with scoped(scope.tenant, scope.agent):
+            entry_vector = core.vector(vector) if vector is not None else self._embed(prompt)
+            if entry_vector is None or not self._ready():
+                return None  # a cache fault (logged and counted): nothing stored
+            blob = core.vector_bytes(entry_vector)
+            keys, args, entry_id = core.store_args(
+                scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
+            )
+            result = self.guard.run(
+                "store", lambda: self._store_script(keys=keys, args=args)
+            )
+            if result is None:
+                return None
+            self._count_stores(scope, 1, len(result[1]))
+            return entry_id
 
     def store_many(
         self,
@@ -409,22 +449,36 @@ class SemanticCache(_SemanticBase):
         rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
         ttl_seconds = core.validate_ttl(ttl)
         ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        with scoped(scope.tenant, scope.agent):
+            self._store_rows(scope, rows, ttl_seconds, vectors)
+        return ids
+
+    def _store_rows(
+        self,
+        scope: Scope,
+        rows: list[tuple[str, str]],
+        ttl_seconds: int,
+        vectors: Sequence[Sequence[float] | Vector] | None,
+    ) -> None:
+        core = self.core
         embedded = vectors is None
         if vectors is None:
             texts = [prompt for prompt, _ in rows]
             try:
-                vectors = self.embed_guard.run("embed", lambda: self.vectorizer.embed_many(texts))
+                vectors = self.embed_guard.run(
+                    "embed", lambda: self.vectorizer.embed_many(texts)
+                )
             except InvalidInputError as exc:
                 raise bad_embedding(self.vectorizer.model, exc) from None
         if vectors is None or not self._ready():
-            return ids
+            return
         if len(vectors) != len(rows):
             if embedded:
                 got = ValueError(f"{len(vectors)} vectors for {len(rows)} texts")
                 raise bad_embedding(self.vectorizer.model, got)
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
         check = (
-            functools.partial(core.vectorizer_output, model=self.vectorizer.model)
+            partial(core.vectorizer_output, model=self.vectorizer.model)
             if embedded
             else core.vector
         )
@@ -436,19 +490,18 @@ class SemanticCache(_SemanticBase):
                     rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
                 )
             ]
-            results = self.guard.run("store", functools.partial(self._store_calls, calls))
+            results = self.guard.run("store", partial(self._store_calls, calls))
             if results is not None:
                 self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
-        return ids
 
     def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """Run the store script for each ``(keys, args)`` in one pipeline."""
         if self._cluster is not None:  # a cluster pipeline refuses registered scripts
-            return eval_pipelined(self._cluster.client, self._store_script, calls)
-        pipe = self.client.pipeline(transaction=False)
+            return _cluster.eval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe: Any = self.client.pipeline(transaction=False)
         for keys, args in calls:
             self._store_script(keys=keys, args=args, client=pipe)
-        return pipe.execute()
+        return list(pipe.execute())
 
     def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
@@ -473,9 +526,8 @@ class SemanticCache(_SemanticBase):
                     self.client.hget(hits_key, core.hits_fields(entry_id)[1])
                 )
             for attempt in range(FEEDBACK_ATTEMPTS):
-                args = core.feedback_args(
-                    self.client.hmget(key, core.feedback_reads), seen, correct
-                )
+                values = self.client.hmget(key, core.feedback_reads)
+                args = core.feedback_args(values, seen, correct)
                 if args is None or not args:
                     return args is not None
                 done = int(self._feedback_script(keys=[key], args=args))
@@ -485,7 +537,8 @@ class SemanticCache(_SemanticBase):
             logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
             return False
 
-        return bool(self.guard.run("feedback", apply))
+        with scoped(tenant, "-"):
+            return bool(self.guard.run("feedback", apply))
 
     # -- invalidation -------------------------------------------------------
     def invalidate(self, entry_id: str, *, tenant: str) -> bool:
@@ -500,70 +553,64 @@ class SemanticCache(_SemanticBase):
             pipe.delete(key)
             pipe.zrem(lru, entry_id)
             pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
-            return bool(pipe.execute()[0])
+            return bool((pipe.execute())[0])
 
-        return bool(self.guard.run("invalidate", run))
+        with scoped(tenant, "-"):
+            return bool(self.guard.run("invalidate", run))
 
     def invalidate_tenant(self, tenant: str) -> int:
         """Delete every entry of ``tenant``; return how many."""
         tenant = self.core.scope(tenant, "-", None).tenant
-        removed = self._delete_matching(tenant, self.core.filter_expr(tenant))
-        side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
-        self.guard.run("invalidate", lambda: self.client.delete(*side))
+        with scoped(tenant, "-"):
+            removed = self._delete_matching(tenant, self.queries.filter_expr(tenant))
+            side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
+            self.guard.run("invalidate", lambda: self.client.delete(*side))
         return removed
 
     def invalidate_agent(self, tenant: str, agent: str) -> int:
         """Delete every entry of one agent of ``tenant``; return how many."""
         scope = self.core.scope(tenant, agent, None)
-        return self._delete_matching(scope.tenant, self.core.filter_expr(scope.tenant, scope.agent))
+        expr = self.queries.filter_expr(scope.tenant, scope.agent)
+        with scoped(scope.tenant, scope.agent):
+            return self._delete_matching(scope.tenant, expr)
 
     def invalidate_tag(self, tenant: str, tag: str) -> int:
         """Delete every entry of ``tenant`` stored with ``tag``; return how many."""
         tenant = self.core.scope(tenant, "-", None).tenant
         tag = self.core.validate_tags([tag])[0]
-        return self._delete_matching(tenant, self.core.filter_expr(tenant, tag=tag))
+        with scoped(tenant, "-"):
+            return self._delete_matching(tenant, self.queries.filter_expr(tenant, tag=tag))
 
     def invalidate_similar(
-        self,
-        text: str,
-        *,
-        tenant: str,
-        threshold: float,
-        agent: str | None = None,
+        self, text: str, *, tenant: str, threshold: float, agent: str | None = None
     ) -> int:
         """Delete the tenant's entries within ``threshold`` cosine similarity of ``text``."""
         core = self.core
         tenant = core.scope(tenant, agent or "-", None).tenant
         text = core.validate_prompt(text, "text")
         minimum = core.validate_threshold(threshold)
-        vector = self._embed(text)
-        if vector is None or not self._ready():
-            return 0
-        blob = core.vector_bytes(vector)
-
-        def run() -> int:
-            removed = 0
-            while True:
-                command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
-                reply = self._search(command, tenant)
-                keys = _ids(reply)
-                if not keys:
-                    return removed
-                removed += self._delete_keys(tenant, keys)
-
-        return self.guard.run("invalidate", run) or 0
+        with scoped(tenant, agent or "-"):
+            vector = self._embed(text)
+            if vector is None or not self._ready():
+                return 0
+            blob = core.vector_bytes(vector)
+            command = self.queries.range_command(tenant, agent, blob, minimum, 0, _BATCH)
+            return self._delete_found(tenant, command)
 
     def _delete_matching(self, tenant: str, filter_expr: str) -> int:
         if not self._ready():
             return 0
+        command = self.queries.ids_command(filter_expr, _BATCH)
+        return self._delete_found(tenant, command)
+
+    def _delete_found(self, tenant: str, command: list[Any]) -> int:
+        """Delete the entries ``command`` finds, a batch at a time, until it finds none."""
 
         def run() -> int:
             removed = 0
-            while True:
-                keys = _ids(self._search(self.core.ids_command(filter_expr, _BATCH), tenant))
-                if not keys:
-                    return removed
+            while keys := _ids(self._search(command, tenant)):
                 removed += self._delete_keys(tenant, keys)
+            return removed
 
         return self.guard.run("invalidate", run) or 0
 
@@ -574,7 +621,7 @@ class SemanticCache(_SemanticBase):
         ids = [key.rsplit(":", 1)[-1] for key in keys]
         pipe.zrem(self.core.lru_key(tenant), *ids)
         pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(*ids))
-        return sum(int(n) for n in pipe.execute()[:-2])
+        return sum(int(n) for n in (pipe.execute())[:-2])
 
     def clear(self) -> int:
         """Delete every entry of every tenant in this cache's index; return how many."""
@@ -583,10 +630,7 @@ class SemanticCache(_SemanticBase):
 
         def run() -> int:
             removed = 0
-            while True:
-                keys = _ids(self._search(self.core.ids_command("*", _BATCH)))
-                if not keys:
-                    break
+            while keys := _ids(self._search(self.queries.ids_command("*", _BATCH))):
                 pipe = self.client.pipeline(transaction=False)
                 for key in keys:
                     pipe.delete(key)
@@ -600,14 +644,16 @@ class SemanticCache(_SemanticBase):
 
     def count(self, tenant: str | None = None, agent: str | None = None) -> int:
         """Entries stored (for one tenant, or one agent of it, when given)."""
+        if tenant is None:
+            return self._count("*", None)
+        tenant = self.core.scope(tenant, agent or "-", None).tenant
+        with scoped(tenant, agent or "-"):
+            return self._count(self.queries.filter_expr(tenant, agent), tenant)
+
+    def _count(self, expr: str, tenant: str | None) -> int:
         if not self._ready():
             return 0
-        if tenant is None:
-            expr = "*"
-        else:
-            tenant = self.core.scope(tenant, agent or "-", None).tenant
-            expr = self.core.filter_expr(tenant, agent)
-        command = self.core.count_command(expr)
+        command = self.queries.count_command(expr)
         reply = self.guard.run("count", lambda: self._search(command, tenant))
         return _total(reply)
 
@@ -619,7 +665,7 @@ class SemanticCache(_SemanticBase):
             self._cluster.drop()
         elif state is not None:
             for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
-                with contextlib.suppress(redis.ResponseError):
+                with suppress(redis.ResponseError):
                     self.client.execute_command(*command)
         self.client.delete(self.core.meta_key)
         self.core.state = None
@@ -632,6 +678,7 @@ class SemanticCache(_SemanticBase):
             self.client.close()
 
     def __enter__(self) -> SemanticCache:
+        self._ready()
         return self
 
     def __exit__(self, *exc: object) -> None:
