@@ -78,6 +78,9 @@ class _SemanticBase:
         self.core = SemanticCore(self.settings, policy or _default_policy(self.settings), rng=rng)
         self.core.vector_model = self.vectorizer.model
         self.queries = SemanticQueries(self.core)
+        # A bad schema file is a setup error: named now, not at the first call.
+        first = self.core.initial_state()
+        self._schema_for(first.physical, first.entry_prefix)
         # Replaced by the subclass once its client exists (metrics may count into it).
         self.metrics = Metrics(enabled=False)
         self._owns_metrics = False

@@ -516,47 +516,45 @@ class SemanticCache(_SemanticBase):
         tenant = core.scope(tenant, "-", None).tenant
         entry_id = core.validate_entry_id(entry_id)
         similarity = core.validate_similarity(similarity)
+        with scoped(tenant, "-"):
+            if not self._ready():
+                return False
+            apply = partial(self._feedback, tenant, entry_id, correct, similarity)
+            return bool(self.guard.run("feedback", apply))
+
+    def _feedback(
+        self, tenant: str, entry_id: str, correct: bool, similarity: float | None
+    ) -> bool:
+        core = self.core
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
-
-        def apply() -> bool:
-            seen = similarity
-            if seen is None:  # the last served hit's, kept in the hits hash
-                seen = core.last_similarity(
-                    self.client.hget(hits_key, core.hits_fields(entry_id)[1])
-                )
-            for attempt in range(FEEDBACK_ATTEMPTS):
-                values = self.client.hmget(key, core.feedback_reads)
-                args = core.feedback_args(values, seen, correct)
-                if args is None or not args:
-                    return args is not None
-                done = int(self._feedback_script(keys=[key], args=args))
-                if done:
-                    return done == 1
-                time.sleep(core.feedback_backoff(attempt))
-            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
-            return False
-
-        with scoped(tenant, "-"):
-            return bool(self.guard.run("feedback", apply))
+        seen = similarity
+        if seen is None:  # the last served hit's, kept in the hits hash
+            seen = core.last_similarity(
+                self.client.hget(hits_key, core.hits_fields(entry_id)[1])
+            )
+        for attempt in range(FEEDBACK_ATTEMPTS):
+            values = self.client.hmget(key, core.feedback_reads)
+            args = core.feedback_args(values, seen, correct)
+            if args is None or not args:
+                return args is not None
+            done = int(self._feedback_script(keys=[key], args=args))
+            if done:
+                return done == 1
+            time.sleep(core.feedback_backoff(attempt))
+        logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+        return False
 
     # -- invalidation -------------------------------------------------------
     def invalidate(self, entry_id: str, *, tenant: str) -> bool:
         """Delete one entry; True if it existed."""
         tenant = self.core.scope(tenant, "-", None).tenant
         entry_id = self.core.validate_entry_id(entry_id)
-        key = self.core.entry_key(tenant, entry_id)
-        lru = self.core.lru_key(tenant)
-
-        def run() -> bool:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.delete(key)
-            pipe.zrem(lru, entry_id)
-            pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
-            return bool((pipe.execute())[0])
-
         with scoped(tenant, "-"):
-            return bool(self.guard.run("invalidate", run))
+            if not self._ready():
+                return False
+            delete = partial(self._delete_keys, tenant, [self.core.entry_key(tenant, entry_id)])
+            return bool(self.guard.run("invalidate", delete))
 
     def invalidate_tenant(self, tenant: str) -> int:
         """Delete every entry of ``tenant``; return how many."""
