@@ -32,7 +32,7 @@ def _near(vec: np.ndarray, seed: int, scale: float = 0.05) -> np.ndarray:
 
 @pytest.fixture
 def cache(cluster_settings: AgentCacheSettings) -> Iterator[SemanticCache]:
-    sem = SemanticCache(cluster_settings, vectorizer=HashingVectorizer(dims=DIMS))
+    sem = SemanticCache.create(cluster_settings, vectorizer=HashingVectorizer(dims=DIMS))
     yield sem
     sem.drop()
     sem.close()
