@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
 PAIRS: list[tuple[str, str]] = [
+    ("agentcache/semantic/_index_async.py", "agentcache/semantic/_index_sync.py"),
     ("agentcache/semantic/_async.py", "agentcache/semantic/_sync.py"),
 ]
 # async name -> sync name, replaced as whole words.
@@ -29,6 +30,8 @@ NAMES = {
     "async_client": "sync_client",
     "AsyncSearchIndex": "SearchIndex",
     "AsyncSemanticCache": "SemanticCache",
+    "AsyncSemanticIndex": "SemanticIndex",
+    "_index_async": "_index_sync",
     "AsyncClusterSearch": "ClusterSearch",
     "async_cluster_search": "cluster_search",
     "AsyncToolCache": "ToolCache",
@@ -70,6 +73,10 @@ def unasync_text(source: str, origin: str) -> str:
     lines = [unasync_line(line) for line in source.splitlines()]
     body = "\n".join(line for line in lines if line is not None)
     header = f"# Generated from {origin} by scripts/unasync.py: edit that file, then rerun it.\n"
+    if len(header) > 101:  # keep within the line length (a long source path)
+        header = (
+            f"# Generated from {origin} by scripts/unasync.py:\n# edit that file, then rerun it.\n"
+        )
     return header + body + "\n"
 
 
