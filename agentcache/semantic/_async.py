@@ -8,9 +8,10 @@ is computed (with a vector at hand, probe and search share one round trip).
 Now and then (every 30 s per scope) the hybrid planner counts entries to pick
 RediSearch's hybrid policy (``_plan``).
 
-This file is the asyncio I/O shell, the one source: ``_sync.py`` (the blocking
-cache) is generated from it by ``scripts/unasync.py``. The logic without I/O is
-in ``_core`` and its parts; this file only sends what they build.
+The I/O shell is written once, for asyncio, in ``_async.py`` (and its base in
+``_index_async.py``); the blocking cache in ``_sync.py`` is generated from it by
+``scripts/unasync.py``. The logic without I/O is in ``_core`` and its parts; the
+shell only sends what they build.
 
 Example::
 
@@ -61,8 +62,9 @@ class AsyncSemanticCache(AsyncSemanticIndex):
     The blocking cache and the asyncio one have the same methods and the same
     lifecycle (one is generated from the other):
 
-    - the constructor does no I/O: the index (with its alias and metadata) is
-      created on first use, by the first call that needs it;
+    - the constructor does no Redis I/O (it checks the vectorizer's dimensions
+      and the schema file): the index, with its alias and metadata, is created
+      on first use, by the first call that needs it;
     - ``create(...)`` takes the constructor's arguments and returns a cache whose
       index is ensured at once (on the asyncio cache it is awaited). A Redis
       fault there is logged and counted like any other, and the next call tries
