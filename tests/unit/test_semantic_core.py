@@ -163,3 +163,24 @@ def test_the_range_radius_widens_only_when_near_misses_matter() -> None:
 
 def test_the_store_script_carries_the_ttl_bound() -> None:
     assert "MAX_TTL" not in STORE_SCRIPT and "315360000" in STORE_SCRIPT
+
+
+# -- the pure parts import no I/O ---------------------------------------------
+PURE = ("_core", "_validate", "_decide", "_queries", "_types", "_scripts")
+IO = ("redis", "redisvl", "agentcache.metrics", "agentcache._redis.faults",
+      "agentcache._redis.clients")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_the_pure_parts_import_no_client_metrics_or_fault_guard(name: str) -> None:
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"agentcache.semantic.{name}")
+    assert spec is not None and spec.origin is not None
+    with open(spec.origin, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported for io in IO if m == io or m.startswith(f"{io}.")}
