@@ -28,7 +28,6 @@ def bad_embedding(model: str, exc: BaseException) -> ConfigurationError:
     )
 
 
-
 class InputChecks:
     """Validation and vector conversion (a part of ``SemanticCore``)."""
 
@@ -36,6 +35,7 @@ class InputChecks:
     dtype: type[np.float16] | type[np.float32]
 
     def scope(self, tenant: object, agent: object, model: object) -> Scope:
+        """The checked scope; the I/O shell binds it to the metrics for one call only."""
         tenant_id = _keys.validate_id(tenant, "tenant")
         agent_id = _keys.validate_id(agent, "agent")
         if model is not None:
