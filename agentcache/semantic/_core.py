@@ -113,12 +113,7 @@ def _text(value: Any) -> str:
 
 
 class SemanticCore(InputChecks, Decisions):
-    """Everything about a lookup or a store that does not touch the network.
-
-    Input checks come from ``InputChecks`` (``_validate``), the policy's decision
-    from ``Decisions`` (``_decide``); ``_queries.SemanticQueries`` builds the
-    FT.SEARCH commands over this core's index state.
-    """
+    """Everything about a lookup or a store that does not touch the network (see above)."""
 
     def __init__(
         self,
