@@ -46,7 +46,7 @@ from agentcache.migrations._migrator import (
 )
 from agentcache.migrations.warm import WarmReport, warm_cache
 from agentcache.prompt_caching.costs import CostReport, PriceTable, Usage
-from agentcache.semantic._core import CacheHit, CacheStats
+from agentcache.semantic._async import AsyncSemanticCache
 from agentcache.semantic._policy import (
     Candidate,
     Decision,
@@ -56,7 +56,8 @@ from agentcache.semantic._policy import (
     VerifiedPolicy,
     policy_from_settings,
 )
-from agentcache.semantic._sync import AsyncSemanticCache, CheckResult, SemanticCache
+from agentcache.semantic._sync import SemanticCache
+from agentcache.semantic._types import CacheHit, CacheStats, CheckResult
 from agentcache.settings import AgentCacheSettings
 from agentcache.stack import AgentCache, AsyncAgentCache
 from agentcache.tools import (

@@ -45,7 +45,7 @@ def range_check(cache: SemanticCache, vector: Any, threshold: float, epsilon: fl
     scope = core.scope(m.TENANT, m.AGENT, None)
     query = (
         f"@{VECTOR_FIELD}:[VECTOR_RANGE $R $BLOB]=>{{$EPSILON: {epsilon}; "
-        f"$YIELD_DISTANCE_AS: dist}} {core.filter_expr(scope.tenant, scope.agent)}"
+        f"$YIELD_DISTANCE_AS: dist}} {cache.queries.filter_expr(scope.tenant, scope.agent)}"
     )
     reply = cache.client.execute_command(  # type: ignore[no-untyped-call]
         "FT.SEARCH", core.alias, query,
@@ -60,7 +60,7 @@ def raw_knn(cache: SemanticCache, vector: Any, threshold: float, policy: str = "
     """The FT.SEARCH that check() sends, alone (optionally with a HYBRID_POLICY)."""
     core = cache.core
     scope = core.scope(m.TENANT, m.AGENT, None)
-    command = core.knn_command(scope, core.vector_bytes(vector), planned=False)
+    command = cache.queries.knn_command(scope, core.vector_bytes(vector), planned=False)
     if policy:
         command[2] = command[2].replace(" AS ", f" HYBRID_POLICY {policy} AS ")
     reply = cache.client.execute_command(*command)  # type: ignore[no-untyped-call]

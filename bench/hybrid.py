@@ -68,10 +68,10 @@ def main() -> None:
         for tenant in ("big", "mid", "small", "tiny0"):
             scope = cache.core.scope(tenant, "a", None)
             cache.check("plan this scope", tenant=tenant, agent="a", vector=work.queries[0])
-            engine = cache.core.knn_command(scope, b"", planned=False)
+            engine = cache.queries.knn_command(scope, b"", planned=False)
             batches = list(engine)
             batches[2] = batches[2].replace(" EF_RUNTIME", " HYBRID_POLICY BATCHES EF_RUNTIME")
-            auto = cache.core.knn_command(scope, b"")
+            auto = cache.queries.knn_command(scope, b"")
             forms = {"engine": engine, "batches": batches, "auto": auto}
             p50: dict[str, list[float]] = {name: [] for name in forms}
             usec: dict[str, list[float]] = {name: [] for name in forms}

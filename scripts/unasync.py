@@ -25,6 +25,8 @@ PAIRS: list[tuple[str, str]] = [
     ("agentcache/embeddings/_async.py", "agentcache/embeddings/_sync.py"),
     ("agentcache/semantic/_cluster_async.py", "agentcache/semantic/_cluster_sync.py"),
     ("agentcache/llm/_async.py", "agentcache/llm/_sync.py"),
+    ("agentcache/semantic/_index_async.py", "agentcache/semantic/_index_sync.py"),
+    ("agentcache/semantic/_async.py", "agentcache/semantic/_sync.py"),
 ]
 # async name -> sync name, replaced as whole words.
 NAMES = {
@@ -32,6 +34,8 @@ NAMES = {
     "async_client": "sync_client",
     "AsyncSearchIndex": "SearchIndex",
     "AsyncSemanticCache": "SemanticCache",
+    "AsyncSemanticIndex": "SemanticIndex",
+    "_index_async": "_index_sync",
     "AsyncClusterSearch": "ClusterSearch",
     "async_cluster_search": "cluster_search",
     "AsyncToolCache": "ToolCache",

@@ -34,7 +34,7 @@ from agentcache.prompt_caching.anthropic import apply_anthropic_caching
 from agentcache.prompt_caching.costs import PriceTable, Usage
 from agentcache.prompt_caching.openai import apply_openai_caching
 from agentcache.semantic._guards import check_all, numbers_guard, polarity_guard
-from agentcache.semantic._sync import CacheHit, CheckResult
+from agentcache.semantic._types import CacheHit, CheckResult
 from agentcache.settings import AgentCacheSettings
 
 CacheMode = Literal["use", "bypass", "refresh"]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from agentcache.semantic._async import (
-    AsyncSemanticCache,
-)
-from agentcache.semantic._sync import (
-    CheckResult,
-    SemanticCache,
-)
+from agentcache.semantic._async import AsyncSemanticCache
+from agentcache.semantic._sync import SemanticCache
+from agentcache.semantic._types import CheckResult
 
 __all__ = [
     "AsyncSemanticCache",

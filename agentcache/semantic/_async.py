@@ -1,61 +1,91 @@
-"""The asyncio twin of ``SemanticCache`` (re-exported by ``agentcache.semantic``)."""
+"""The semantic response cache: LLM answers reused for semantically similar prompts.
+
+Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
+agent, and model when given), followed by a decision policy over the top-k
+candidates; the served entry's payload is read with its hit count. An exact
+repeat of a stored prompt is answered from its entry key before any embedding
+is computed (with a vector at hand, probe and search share one round trip).
+Now and then (every 30 s per scope) the hybrid planner counts entries to pick
+RediSearch's hybrid policy (``_plan``).
+
+The I/O shell is written once, for asyncio, in ``_async.py`` (and its base in
+``_index_async.py``); the blocking cache in ``_sync.py`` is generated from it by
+``scripts/unasync.py``. The logic without I/O is in ``_core`` and its parts; the
+shell only sends what they build.
+
+Example::
+
+    cache = await AsyncSemanticCache.create(settings)
+    await cache.store("What is our refund window?", "30 days.", tenant="acme", agent="support")
+    hit = await cache.check("How long for a refund?", tenant="acme", agent="support")
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import logging
-import random
+import asyncio  # sync: import time
 from collections.abc import Mapping, Sequence
+from functools import partial
+from logging import getLogger
+from random import Random
 from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
-from redisvl.exceptions import RedisVLError
-from redisvl.index import AsyncSearchIndex
 
-from agentcache._redis.clients import (
-    AsyncClient,
-    acheck_modules,
-    async_client,
-)
+from agentcache._redis.clients import AsyncClient, async_client
 from agentcache._redis.faults import FAULTS, server_answered
+from agentcache._redis.replies import is_missing_index
 from agentcache.exceptions import InvalidInputError
-from agentcache.metrics._counters import (
-    Metrics,
-)
-from agentcache.semantic._base import _BATCH, _ids, _SemanticBase, _total
-from agentcache.semantic._cluster import (
-    aeval_pipelined,
-    async_cluster_search,
-)
-from agentcache.semantic._core import (
+from agentcache.metrics._counters import Metrics, scoped
+from agentcache.semantic import _cluster
+from agentcache.semantic._base import _BATCH
+from agentcache.semantic._core import PAYLOAD_READ
+from agentcache.semantic._index_async import AsyncSemanticIndex
+from agentcache.semantic._policy import DecisionPolicy
+from agentcache.semantic._scripts import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
-    PAYLOAD_READ,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
-    CacheHit,
-    CheckResult,
-    IndexState,
-    Scope,
-    bad_embedding,
-    is_missing_index,
 )
-from agentcache.semantic._policy import DecisionPolicy
+from agentcache.semantic._types import CacheHit, CheckResult, Scope
+from agentcache.semantic._validate import bad_embedding
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector, Vectorizer
 
-logger = logging.getLogger("agentcache.semantic")
+logger = getLogger("agentcache.semantic")
 
 
-class AsyncSemanticCache(_SemanticBase):
-    """The asyncio twin of ``SemanticCache``: same methods, awaited.
+class AsyncSemanticCache(AsyncSemanticIndex):
+    """Semantic response cache on a RediSearch HNSW index.
 
-    Create it with ``await AsyncSemanticCache.create(settings)`` or call
-    ``await cache.ensure_index()`` before first use (methods do it lazily).
+    The blocking cache and the asyncio one have the same methods and the same
+    lifecycle (one is generated from the other):
+
+    - the constructor does no Redis I/O (it checks the vectorizer's dimensions
+      and the schema file): the index, with its alias and metadata, is created
+      on first use, by the first call that needs it;
+    - ``create(...)`` takes the constructor's arguments and returns a cache whose
+      index is ensured at once (on the asyncio cache it is awaited). A Redis
+      fault there is logged and counted like any other, and the next call tries
+      again; strict mode raises ``CacheUnavailableError`` instead;
+    - entering the cache as a context manager ensures the index the same way,
+      and leaving it closes the cache;
+    - closing the cache closes the client and flushes the counters, only if the
+      cache created them.
+
+    Faults and latencies of a call are counted for the call's tenant and agent,
+    bound for the duration of the call only.
+
+    Args:
+        settings: the shared settings; defaults to ``AgentCacheSettings()``.
+        client: a redis-py client to use (not closed on close). Built from
+            the settings when omitted (embedded Redis Stack if no URL is set).
+        vectorizer: turns prompts into vectors; defaults to the one in settings.
+        policy: decides which candidate, if any, is a hit.
+        metrics: where hits, misses and shadow figures are counted (default: from settings).
+        rng: draws the explore step (``semantic.explore_rate``); seed one for tests.
     """
 
     def __init__(
@@ -66,13 +96,15 @@ class AsyncSemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
-        rng: random.Random | None = None,
+        rng: Random | None = None,
     ) -> None:
         super().__init__(settings, vectorizer, policy, rng)
         self._owns_client = client is None
         self.client: AsyncClient = client or async_client(self.settings)
         self._use_metrics(metrics, self.client)
-        self._cluster = async_cluster_search(self.client, self._index_spec, self._schema_for)
+        self._cluster = _cluster.async_cluster_search(
+            self.client, self._index_spec, self._schema_for
+        )
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
@@ -87,96 +119,16 @@ class AsyncSemanticCache(_SemanticBase):
         vectorizer: Vectorizer | None = None,
         policy: DecisionPolicy | None = None,
         metrics: Metrics | None = None,
-        rng: random.Random | None = None,
+        rng: Random | None = None,
     ) -> AsyncSemanticCache:
+        """A cache whose index is ensured now rather than on first use."""
         cache = cls(
             settings, client=client, vectorizer=vectorizer, policy=policy, metrics=metrics, rng=rng
         )
-        await cache.guard.arun("connect", cache.ensure_index)
+        await cache._ready()
         return cache
 
-    async def ensure_index(self) -> IndexState:
-        await acheck_modules(self.client, str(self.settings.redis.url or "embedded"))
-        core = self.core
-        meta = await self.client.hgetall(core.meta_key)
-        state = core.state_from_meta(meta) if meta else core.initial_state()
-        core.state = state  # a (re)created index follows the recorded version's schema
-        try:
-            if self._cluster is not None:
-                await self._cluster.ensure(state.physical, state.entry_prefix)
-            elif not await self._index_exists(state.physical):
-                await self._create_index(state)
-            if not meta:
-                await self.client.hset(core.meta_key, mapping=core.meta_mapping(state))
-        except BaseException:
-            core.state = None  # not ready: the next call tries again
-            raise
-        return state
-
-    async def _index_exists(self, name: str) -> bool:
-        try:
-            await self.client.execute_command("FT.INFO", name)
-        except redis.ResponseError as exc:
-            if is_missing_index(exc):
-                return False
-            raise
-        return True
-
-    async def _create_index(self, state: IndexState) -> None:
-        schema = self._schema_for(state.physical, state.entry_prefix)
-        index = AsyncSearchIndex(schema, redis_client=self.client)
-        try:
-            await index.create(overwrite=False)
-        except (RedisVLError, redis.RedisError) as exc:  # a concurrent creator won the race
-            if "already exists" not in str(exc).lower():
-                raise
-        try:
-            await self.client.execute_command("FT.ALIASUPDATE", state.alias, state.physical)
-        except redis.ResponseError as exc:
-            logger.debug("alias update for %s: %s", state.alias, exc)
-
-    async def _search(self, command: list[Any], tenant: str | None = None) -> Any:
-        if self._cluster is not None:
-            return await self._cluster.search(command, tenant)
-        try:
-            return await self.client.execute_command(*command)
-        except redis.ResponseError as exc:
-            if not is_missing_index(exc):
-                raise
-            logger.warning("semantic index %s is gone; recreating it", self.core.alias)
-            await self.ensure_index()
-            return await self.client.execute_command(*command)
-
-    async def _ready(self) -> bool:
-        if self.core.state is None:
-            return await self.guard.arun("connect", self.ensure_index) is not None
-        if self.core.refresh_due():
-            meta = await self.guard.arun("refresh", self._meta)
-            self.core.adopt_meta(meta or {})
-        return True
-
-    async def _meta(self) -> Any:
-        return await self.client.hgetall(self.core.meta_key)
-
-    async def _embed(self, text: str) -> Vector | None:
-        model = self.vectorizer.model
-        cached = self.core.memo_get(model, text)
-        if cached is not None:
-            return cached
-
-        async def compute() -> Vector:
-            return self.core.vector(await self.vectorizer.aembed(text))
-
-        try:
-            vector = await self.embed_guard.arun("embed", compute)
-        except InvalidInputError as exc:
-            # Wrong dims or NaN from the vectorizer is a setup bug: say so, even fail-open.
-            raise bad_embedding(model, exc) from None
-        if vector is None:
-            return None
-        self.core.memo_put(model, text, vector)
-        return vector
-
+    # -- lookups ------------------------------------------------------------
     async def check(
         self,
         prompt: str,
@@ -187,7 +139,12 @@ class AsyncSemanticCache(_SemanticBase):
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
     ) -> CacheHit | None:
-        """See ``SemanticCache.check``."""
+        """The cached response for ``prompt`` in this tenant/agent(/model), or None.
+
+        ``threshold`` is the minimum cosine similarity for a hit (higher is
+        stricter); the settings' value when omitted. ``lookup`` takes the same
+        arguments and also says why, and which entry the decision was about.
+        """
         found = await self.lookup(
             prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
         )
@@ -203,17 +160,27 @@ class AsyncSemanticCache(_SemanticBase):
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
     ) -> CheckResult:
-        """See ``SemanticCache.lookup``."""
+        """``check``, explained: the hit (or None), the policy's reason, the best
+        candidate, and whether the caller should verify it against the model
+        (``explore``: call the model, compare, send ``feedback``)."""
         core = self.core
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
         query_vector = core.vector(vector) if vector is not None else None
+        with scoped(scope.tenant, scope.agent):
+            return await self._lookup(scope, prompt, minimum, query_vector)
+
+    async def _lookup(
+        self, scope: Scope, prompt: str, minimum: float, query_vector: Vector | None
+    ) -> CheckResult:
+        core = self.core
         if not await self._ready():
             return self._unavailable()
         exact_match = self.settings.semantic.exact_match
         reply = None
         if exact_match and query_vector is not None and self._cluster is None:
+            # The caller brought the vector: probe and search in one round trip.
             blob = core.vector_bytes(query_vector)
             pair = await self.guard.arun(
                 "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
@@ -271,21 +238,21 @@ class AsyncSemanticCache(_SemanticBase):
 
     async def _plan(self, scope: Scope) -> str:
         """Count what the hybrid planner lacks (rarely); return the scope's index key."""
-        core = self.core
+        queries = self.queries
         index_key = "" if self._cluster is None else scope.tenant  # a node's own index
         try:
-            if (command := core.index_count_command(index_key)) is not None:
-                core.record_index(index_key, await self._search(command, scope.tenant))
-            if (command := core.scope_count_command(scope, index_key)) is not None:
-                core.record_scope(scope, await self._search(command, scope.tenant))
+            if (command := queries.index_count_command(index_key)) is not None:
+                queries.record_index(index_key, await self._search(command, scope.tenant))
+            if (command := queries.scope_count_command(scope, index_key)) is not None:
+                queries.record_scope(scope, await self._search(command, scope.tenant))
         except FAULTS as exc:  # an optimisation: never fail the lookup for it
             logger.debug("hybrid planner: count failed (%s: %s)", type(exc).__name__, exc)
-            core.planner_failed(scope, index_key)
+            queries.planner_failed(scope, index_key)
         return index_key
 
     async def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
         index_key = await self._plan(scope)
-        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key)
         return await self._search(command, scope.tenant)
 
     async def _exact_and_search(
@@ -298,7 +265,7 @@ class AsyncSemanticCache(_SemanticBase):
         """
         index_key = await self._plan(scope)
         keys, args, entry_id = self.core.exact_args(scope, prompt)
-        command = self.core.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key)
         pipe = self.client.pipeline(transaction=False)
         pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
         pipe.execute_command(*command)
@@ -322,6 +289,7 @@ class AsyncSemanticCache(_SemanticBase):
             reply = await self._search(command, scope.tenant)  # recreates the lost index
         return None, reply
 
+    # -- writes -------------------------------------------------------------
     async def store(
         self,
         prompt: str,
@@ -335,7 +303,18 @@ class AsyncSemanticCache(_SemanticBase):
         ttl: int | None = None,
         vector: Sequence[float] | Vector | None = None,
     ) -> str | None:
-        """See ``SemanticCache.store``."""
+        """Store ``response`` for ``prompt``; return the entry id, or None if nothing was stored.
+
+        Storing the same prompt again in the same tenant/agent/model replaces
+        the entry. Past ``max_entries_per_tenant`` the tenant's least recently
+        hit entries are evicted. ``None`` means a cache fault (Redis or the
+        embedder unreachable) kept the entry out, fail-open: it was logged and
+        counted, and strict mode raises ``CacheUnavailableError`` instead.
+        ``ttl``: whole seconds, at most ``MAX_TTL_SECONDS`` (10 years);
+        ``metadata``: at most 64 KiB as JSON (``MAX_METADATA_BYTES``). Bad
+        input raises ``InvalidInputError`` before anything is written; a
+        vectorizer returning an unusable vector raises ``ConfigurationError``.
+        """
         core = self.core
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
@@ -343,18 +322,21 @@ class AsyncSemanticCache(_SemanticBase):
         metadata_json = core.encode_metadata(metadata)
         tag_list = core.validate_tags(tags)
         ttl_seconds = core.validate_ttl(ttl)
-        entry_vector = core.vector(vector) if vector is not None else await self._embed(prompt)
-        if entry_vector is None or not await self._ready():
-            return None  # a cache fault (logged and counted): nothing stored
-        blob = core.vector_bytes(entry_vector)
-        keys, args, entry_id = core.store_args(
-            scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
-        )
-        result = await self.guard.arun("store", lambda: self._store_script(keys=keys, args=args))
-        if result is None:
-            return None
-        self._count_stores(scope, 1, len(result[1]))
-        return entry_id
+        with scoped(scope.tenant, scope.agent):
+            entry_vector = core.vector(vector) if vector is not None else await self._embed(prompt)
+            if entry_vector is None or not await self._ready():
+                return None  # a cache fault (logged and counted): nothing stored
+            blob = core.vector_bytes(entry_vector)
+            keys, args, entry_id = core.store_args(
+                scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
+            )
+            result = await self.guard.arun(
+                "store", lambda: self._store_script(keys=keys, args=args)
+            )
+            if result is None:
+                return None
+            self._count_stores(scope, 1, len(result[1]))
+            return entry_id
 
     async def store_many(
         self,
@@ -366,12 +348,28 @@ class AsyncSemanticCache(_SemanticBase):
         ttl: int | None = None,
         vectors: Sequence[Sequence[float] | Vector] | None = None,
     ) -> list[str]:
-        """See ``SemanticCache.store_many``."""
+        """Store many ``(prompt, response)`` pairs in pipelined batches; return their ids.
+
+        Each entry is written by the same atomic script as ``store``; prompts
+        without a vector in ``vectors`` are embedded in one ``embed_many`` call.
+        """
         core = self.core
         scope = core.scope(tenant, agent, model)
         rows = [(core.validate_prompt(p), core.validate_response(r)) for p, r in items]
         ttl_seconds = core.validate_ttl(ttl)
         ids = [core.entry_id(scope, prompt) for prompt, _ in rows]
+        with scoped(scope.tenant, scope.agent):
+            await self._store_rows(scope, rows, ttl_seconds, vectors)
+        return ids
+
+    async def _store_rows(
+        self,
+        scope: Scope,
+        rows: list[tuple[str, str]],
+        ttl_seconds: int,
+        vectors: Sequence[Sequence[float] | Vector] | None,
+    ) -> None:
+        core = self.core
         embedded = vectors is None
         if vectors is None:
             texts = [prompt for prompt, _ in rows]
@@ -382,14 +380,14 @@ class AsyncSemanticCache(_SemanticBase):
             except InvalidInputError as exc:
                 raise bad_embedding(self.vectorizer.model, exc) from None
         if vectors is None or not await self._ready():
-            return ids
+            return
         if len(vectors) != len(rows):
             if embedded:
                 got = ValueError(f"{len(vectors)} vectors for {len(rows)} texts")
                 raise bad_embedding(self.vectorizer.model, got)
             raise InvalidInputError(f"{len(rows)} items but {len(vectors)} vectors")
         check = (
-            functools.partial(core.vectorizer_output, model=self.vectorizer.model)
+            partial(core.vectorizer_output, model=self.vectorizer.model)
             if embedded
             else core.vector
         )
@@ -401,183 +399,60 @@ class AsyncSemanticCache(_SemanticBase):
                     rows[start : start + _BATCH], blobs[start : start + _BATCH], strict=True
                 )
             ]
-            results = await self.guard.arun("store", functools.partial(self._store_calls, calls))
+            results = await self.guard.arun("store", partial(self._store_calls, calls))
             if results is not None:
                 self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
-        return ids
 
     async def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        """See ``SemanticCache._store_calls``."""
-        if self._cluster is not None:
-            return await aeval_pipelined(self._cluster.client, self._store_script, calls)
-        pipe = self.client.pipeline(transaction=False)
+        """Run the store script for each ``(keys, args)`` in one pipeline."""
+        if self._cluster is not None:  # a cluster pipeline refuses registered scripts
+            return await _cluster.aeval_pipelined(self._cluster.client, self._store_script, calls)
+        pipe: Any = self.client.pipeline(transaction=False)
         for keys, args in calls:
-            await self._store_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-        return await pipe.execute()
+            await self._store_script(keys=keys, args=args, client=pipe)
+        return list(await pipe.execute())
 
     async def feedback(
         self, entry_id: str, correct: bool, *, tenant: str, similarity: float | None = None
     ) -> bool:
-        """See ``SemanticCache.feedback``."""
+        """Tell the policy whether a hit (served or not) was correct; False if the entry is gone.
+
+        ``similarity`` is the query's similarity to the entry (default: the last
+        served hit's). Concurrent feedback on one entry is applied atomically
+        (compare-and-set, retried), so no observation is lost.
+        """
         core = self.core
         tenant = core.scope(tenant, "-", None).tenant
         entry_id = core.validate_entry_id(entry_id)
         similarity = core.validate_similarity(similarity)
+        with scoped(tenant, "-"):
+            if not await self._ready():
+                return False
+            apply = partial(self._feedback, tenant, entry_id, correct, similarity)
+            return bool(await self.guard.arun("feedback", apply))
+
+    async def _feedback(
+        self, tenant: str, entry_id: str, correct: bool, similarity: float | None
+    ) -> bool:
+        core = self.core
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
-
-        async def apply() -> bool:
-            seen = similarity
-            if seen is None:  # the last served hit's, kept in the hits hash
-                seen = core.last_similarity(
-                    await self.client.hget(hits_key, core.hits_fields(entry_id)[1])
-                )
-            for attempt in range(FEEDBACK_ATTEMPTS):
-                values = await self.client.hmget(key, core.feedback_reads)
-                args = core.feedback_args(values, seen, correct)
-                if args is None or not args:
-                    return args is not None
-                done = int(await self._feedback_script(keys=[key], args=args))
-                if done:
-                    return done == 1
-                await asyncio.sleep(core.feedback_backoff(attempt))
-            logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
-            return False
-
-        return bool(await self.guard.arun("feedback", apply))
-
-    async def invalidate(self, entry_id: str, *, tenant: str) -> bool:
-        """See ``SemanticCache.invalidate``."""
-        tenant = self.core.scope(tenant, "-", None).tenant
-        entry_id = self.core.validate_entry_id(entry_id)
-        key = self.core.entry_key(tenant, entry_id)
-        lru = self.core.lru_key(tenant)
-
-        async def run() -> bool:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.delete(key)
-            pipe.zrem(lru, entry_id)
-            pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(entry_id))
-            return bool((await pipe.execute())[0])
-
-        return bool(await self.guard.arun("invalidate", run))
-
-    async def invalidate_tenant(self, tenant: str) -> int:
-        """See ``SemanticCache.invalidate_tenant``."""
-        tenant = self.core.scope(tenant, "-", None).tenant
-        removed = await self._delete_matching(tenant, self.core.filter_expr(tenant))
-        side = (self.core.lru_key(tenant), self.core.hits_key(tenant))
-        await self.guard.arun("invalidate", lambda: self.client.delete(*side))
-        return removed
-
-    async def invalidate_agent(self, tenant: str, agent: str) -> int:
-        """See ``SemanticCache.invalidate_agent``."""
-        scope = self.core.scope(tenant, agent, None)
-        return await self._delete_matching(
-            scope.tenant, self.core.filter_expr(scope.tenant, scope.agent)
-        )
-
-    async def invalidate_tag(self, tenant: str, tag: str) -> int:
-        """See ``SemanticCache.invalidate_tag``."""
-        tenant = self.core.scope(tenant, "-", None).tenant
-        tag = self.core.validate_tags([tag])[0]
-        return await self._delete_matching(tenant, self.core.filter_expr(tenant, tag=tag))
-
-    async def invalidate_similar(
-        self, text: str, *, tenant: str, threshold: float, agent: str | None = None
-    ) -> int:
-        """See ``SemanticCache.invalidate_similar``."""
-        core = self.core
-        tenant = core.scope(tenant, agent or "-", None).tenant
-        text = core.validate_prompt(text, "text")
-        minimum = core.validate_threshold(threshold)
-        vector = await self._embed(text)
-        if vector is None or not await self._ready():
-            return 0
-        blob = core.vector_bytes(vector)
-
-        async def run() -> int:
-            removed = 0
-            while True:
-                command = core.range_command(tenant, agent, blob, minimum, 0, _BATCH)
-                keys = _ids(await self._search(command, tenant))
-                if not keys:
-                    return removed
-                removed += await self._delete_keys(tenant, keys)
-
-        return await self.guard.arun("invalidate", run) or 0
-
-    async def _delete_matching(self, tenant: str, filter_expr: str) -> int:
-        if not await self._ready():
-            return 0
-
-        async def run() -> int:
-            removed = 0
-            while True:
-                command = self.core.ids_command(filter_expr, _BATCH)
-                keys = _ids(await self._search(command, tenant))
-                if not keys:
-                    return removed
-                removed += await self._delete_keys(tenant, keys)
-
-        return await self.guard.arun("invalidate", run) or 0
-
-    async def _delete_keys(self, tenant: str, keys: list[str]) -> int:
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.delete(key)
-        ids = [key.rsplit(":", 1)[-1] for key in keys]
-        pipe.zrem(self.core.lru_key(tenant), *ids)
-        pipe.hdel(self.core.hits_key(tenant), *self.core.hits_fields(*ids))
-        return sum(int(n) for n in (await pipe.execute())[:-2])
-
-    async def clear(self) -> int:
-        """See ``SemanticCache.clear``."""
-        if not await self._ready():
-            return 0
-
-        async def run() -> int:
-            removed = 0
-            while True:
-                keys = _ids(await self._search(self.core.ids_command("*", _BATCH)))
-                if not keys:
-                    break
-                pipe = self.client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.delete(key)
-                removed += sum(int(n) for n in await pipe.execute())
-            for pattern in self.core.side_patterns():
-                async for side in self.client.scan_iter(match=pattern, count=1000):
-                    await self.client.delete(side)
-            return removed
-
-        return await self.guard.arun("clear", run) or 0
-
-    async def count(self, tenant: str | None = None, agent: str | None = None) -> int:
-        """See ``SemanticCache.count``."""
-        if not await self._ready():
-            return 0
-        if tenant is None:
-            expr = "*"
-        else:
-            tenant = self.core.scope(tenant, agent or "-", None).tenant
-            expr = self.core.filter_expr(tenant, agent)
-        command = self.core.count_command(expr)
-        reply = await self.guard.arun("count", lambda: self._search(command, tenant))
-        return _total(reply)
-
-    async def drop(self) -> None:
-        """See ``SemanticCache.drop``."""
-        await self.clear()
-        state = self.core.state
-        if state is not None and self._cluster is not None:
-            await self._cluster.drop()
-        elif state is not None:
-            for command in (("FT.ALIASDEL", state.alias), ("FT.DROPINDEX", state.physical)):
-                with contextlib.suppress(redis.ResponseError):
-                    await self.client.execute_command(*command)
-        await self.client.delete(self.core.meta_key)
-        self.core.state = None
+        seen = similarity
+        if seen is None:  # the last served hit's, kept in the hits hash
+            seen = core.last_similarity(
+                await self.client.hget(hits_key, core.hits_fields(entry_id)[1])
+            )
+        for attempt in range(FEEDBACK_ATTEMPTS):
+            values = await self.client.hmget(key, core.feedback_reads)
+            args = core.feedback_args(values, seen, correct)
+            if args is None or not args:
+                return args is not None
+            done = int(await self._feedback_script(keys=[key], args=args))
+            if done:
+                return done == 1
+            await asyncio.sleep(core.feedback_backoff(attempt))
+        logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
+        return False
 
     async def aclose(self) -> None:
         """Close the client if this cache created it (and flush its counters)."""

@@ -1,7 +1,7 @@
-"""What the sync and async semantic caches share: construction, metrics, serving.
+"""What the sync and async semantic caches share without I/O: construction, counting.
 
-The logic without I/O is in ``_semantic_core``; ``semantic.SemanticCache`` and
-``_semantic_async.AsyncSemanticCache`` add the Redis I/O, one blocking, one awaited.
+The logic without I/O is in ``_core`` (and its parts); ``_async.AsyncSemanticCache``
+adds the Redis I/O, and ``_sync.SemanticCache`` is generated from it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from redisvl.schema import IndexSchema
 
 from agentcache._redis.faults import FaultGuard
+from agentcache._redis.replies import search_rows
 from agentcache.exceptions import ConfigurationError
 from agentcache.metrics._counters import (
     ERRORS,
@@ -28,15 +29,11 @@ from agentcache.metrics._counters import (
     Metrics,
     current_scope,
 )
-from agentcache.semantic._core import (
-    CacheStats,
-    CheckResult,
-    Scope,
-    SemanticCore,
-    search_rows,
-)
+from agentcache.semantic._core import SemanticCore
 from agentcache.semantic._policy import DecisionPolicy, policy_from_settings
+from agentcache.semantic._queries import SemanticQueries
 from agentcache.semantic._schema import build_schema
+from agentcache.semantic._types import CacheStats, CheckResult, Scope
 from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vectorizer, as_vectorizer, vectorizer_from_settings
 
@@ -81,6 +78,10 @@ class _SemanticBase:
             )
         self.core = SemanticCore(self.settings, policy or _default_policy(self.settings), rng=rng)
         self.core.vector_model = self.vectorizer.model
+        self.queries = SemanticQueries(self.core)
+        # A bad schema file is a setup error: named now, not at the first call.
+        first = self.core.initial_state()
+        self._schema_for(first.physical, first.entry_prefix)
         # Replaced by the subclass once its client exists (metrics may count into it).
         self.metrics = Metrics(enabled=False)
         self._owns_metrics = False

@@ -9,79 +9,41 @@ A detail present on one side only is left to the similarity threshold,
 so a true paraphrase that merely adds or drops words is not vetoed.
 
 Every guard is a pure function ``(query, candidate_prompt) -> str | None``;
-``check_all`` runs them in order and returns the first reason.
+``check_all`` runs them in order and returns the first reason. The entity
+guard is in ``_entities``, the tokeniser and word lists they share in ``_lexicon``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
-Guard = Callable[[str, str], "str | None"]
-_RSQUO = "\u2019"  # typographic apostrophe, as in "don\u2019t"
-
-# --------------------------------------------------------------------------- tokens
-
-_TOKEN = re.compile(
-    r"""[$€£¥]?\d[\d,]*(?:\.\d+)*[a-z%]*   # numbers, amounts, versions, 2fa, 1st, 50%
-      | °[cf]\b                          # temperature units
-      | [a-z][\w.+#-]*:[\w.+#-]+         # site:reddit.com, tag:postgres
-      | [a-z][a-z0-9+#]*(?:['\u2019][a-z]+)?  # words (c++, c#, can't)
-    """,
-    re.IGNORECASE | re.VERBOSE,
+from agentcache.semantic._entities import entity_guard
+from agentcache.semantic._lexicon import (
+    _COMMON,
+    _MONTH_NUMBER,
+    _NUMBER_WORDS,
+    _RSQUO,
+    _WEEKDAYS,
+    _stem,
+    _tokens,
+    _wordset,
 )
 
+__all__ = [
+    "GUARDS",
+    "Guard",
+    "check_all",
+    "direction_guard",
+    "entity_guard",
+    "numbers_guard",
+    "polarity_guard",
+]
 
-def _wordset(text: str) -> frozenset[str]:
-    """A set of words written as text (reads better than a long list literal)."""
-    return frozenset(text.split())
-
-
-@lru_cache(maxsize=4096)
-def _tokens(text: str) -> tuple[str, ...]:
-    """Lower-cased tokens of ``text`` (cached: guards tokenise each prompt many times)."""
-    return tuple(t.lower().replace(_RSQUO, "'") for t in _TOKEN.findall(text))
-
-
-def _stem(word: str) -> str:
-    """A crude stem so 'enabled', 'enables', 'enabling' compare equal; never used for output."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    # enabl(e) / enabl(ed): drop a trailing 'e' so both forms meet.
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
-
+Guard = Callable[[str, str], "str | None"]
 
 # --------------------------------------------------------------------------- numbers
 
-_NUMBER_WORDS = {
-    # 'one' is left out: "which one", "one of the" are not quantities.
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000,
-    "dozen": 12, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
-    "tenth": 10,
-}  # fmt: skip
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
-_MONTH_ABBR = {m[:3]: i + 1 for i, m in enumerate(_MONTHS)} | {"sept": 9}
-_MONTH_NUMBER = {m: i + 1 for i, m in enumerate(_MONTHS)} | _MONTH_ABBR
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_CALENDAR = {*_MONTHS, *_MONTH_ABBR, *_WEEKDAYS}
 # "m" is left out: "5m old" is months far more often than millions in questions.
 _SCALE = {"k": 1_000, "bn": 1_000_000_000}
 _SCALE_WORDS = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
@@ -381,136 +343,6 @@ def direction_guard(query: str, candidate: str) -> str | None:
     for a, b in sorted(q_pairs):
         if (b, a) in c_pairs and (a, b) not in c_pairs:
             return f"direction: {a}->{b} vs {b}->{a}"
-    return None
-
-
-# --------------------------------------------------------------------------- entities
-
-_COMMON = _wordset(
-    """
-    i i'm i've i'd i'll a an the and or but if of in on at to for from by with about as is
-    are was were be been do does did can could should would will shall may might must have
-    has had what which who whom whose when where why how whats hows whos there here this
-    that these those it its my your our their his her me we you they he she them us please
-    hi hello hey thanks yes no not any some all best good new top vs versus ok okay
-    """
-)
-# Double quotes anywhere; single quotes only as a pair around a phrase, not apostrophes.
-_QUOTED = re.compile(r"[\"“”]([^\"“”]{2,60})[\"“”]|(?:^|(?<=\s))'([^'\n]{2,60}?)'(?=[\s,.?!:;]|$)")
-_WORD_SPAN = re.compile(r"[^\W_][\w.+#'\u2019-]*")
-
-
-def _clean(word: str) -> str:
-    """Lower-case ``word`` without trailing punctuation or a possessive ending."""
-    core = word.lower().replace(_RSQUO, "'").rstrip(".,!?;:/-'")
-    return core[:-2] if core.endswith("'s") else core
-
-
-@lru_cache(maxsize=4096)
-def _words(text: str) -> frozenset[str]:
-    return frozenset(_clean(w) for w in _WORD_SPAN.findall(text))
-
-
-@lru_cache(maxsize=4096)
-def _entities(text: str) -> frozenset[str]:
-    """Capitalised names, product names, acronyms, key:value terms and quoted strings."""
-    found: set[str] = set()
-    for match in _QUOTED.finditer(text):
-        found.add((match.group(1) or match.group(2)).strip().lower())
-    for token in _tokens(text):
-        if ":" in token and not token.startswith("http"):
-            found.add(token)
-    words = _WORD_SPAN.findall(text)
-    alpha = [w for w in words if w[0].isalpha()]
-    caps = sum(1 for w in alpha if w[0].isupper())
-    # Title Case Or ALL CAPS text says nothing about names: keep only strong signals.
-    weak_case = bool(alpha) and (caps / len(alpha) > 0.6 and len(alpha) >= 3)
-    sentence_start = True
-    for word in words:
-        at_start, sentence_start = sentence_start, word.endswith((".", "!", "?"))
-        lower = _clean(word)
-        if (
-            not word[0].isalpha()
-            or lower in _COMMON
-            or lower in _NUMBER_WORDS
-            or lower in _CALENDAR  # dates are the numbers guard's business
-            or len(lower) < 2
-        ):
-            continue
-        capital = word[0].isupper() and not at_start and not weak_case
-        if capital or _is_strong_name(word):
-            found.add(lower)
-    return frozenset(found)
-
-
-def _is_strong_name(word: str) -> bool:
-    """iPhone, macOS, PyTorch, USD, GPT-4: casing no sentence start explains."""
-    core = word.rstrip(".,!?;:'" + _RSQUO)
-    if len(core) < 2:
-        return False
-    if core.isupper() and core.isalpha() and core.lower() not in _COMMON:
-        return True
-    return any(ch.isupper() for ch in core[1:]) and any(ch.islower() for ch in core)
-
-
-def _present(entity: str, text: str, words: frozenset[str]) -> bool:
-    """Whether ``entity`` occurs in ``text``, forgiving plurals, demonyms and typos."""
-    if " " in entity or ":" in entity:
-        return entity in text.lower()
-    if entity in words or entity.rstrip("s") in words or entity + "s" in words:
-        return True
-    for word in words:
-        short, long_ = sorted((entity, word), key=len)
-        # germany/german, pakistani/pakistan, america/american
-        if len(short) >= 5 and long_.startswith(short) and len(long_) - len(short) <= 2:
-            return True
-        # mastercard/matercard, chlmydia/chlamydia: one typo in a long name
-        if len(short) >= 6 and len(long_) - len(short) <= 1 and _one_edit(short, long_):
-            return True
-    return False
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """``a`` and ``b`` (len(a) <= len(b)) differ by at most one insert or substitution."""
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
-    return any(a == b[:k] + b[k + 1 :] for k in range(len(b)))
-
-
-def _initials(text: str) -> set[str]:
-    """Initials of runs of capitalised words: 'United States' -> 'us'."""
-    out: set[str] = set()
-    run: list[str] = []
-    for word in [*re.findall(r"[A-Za-z]+", text), ""]:
-        if word[:1].isupper():
-            run.append(word[0].lower())
-            continue
-        for i in range(len(run)):
-            for j in range(i + 2, len(run) + 1):
-                out.add("".join(run[i:j]))
-        run = []
-    return out
-
-
-def entity_guard(query: str, candidate: str) -> str | None:
-    """Reject when each side names something (entity, product, quoted string) the other lacks.
-
-    Entities found in both texts are compared case-insensitively; an entity
-    on one side only (a more specific question) is left to the threshold.
-
-    >>> entity_guard("Books similar to Harry Potter", "books like Percy Jackson")
-    'entities: harry,potter vs jackson,percy'
-    """
-    q_words, c_words = _words(query), _words(candidate)
-    q_initials, c_initials = _initials(query), _initials(candidate)
-    only_q = {
-        e for e in _entities(query) if not _present(e, candidate, c_words) and e not in c_initials
-    }
-    only_c = {
-        e for e in _entities(candidate) if not _present(e, query, q_words) and e not in q_initials
-    }
-    if only_q and only_c:
-        return f"entities: {','.join(sorted(only_q))} vs {','.join(sorted(only_c))}"
     return None
 
 

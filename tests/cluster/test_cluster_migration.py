@@ -37,7 +37,8 @@ def _hits_on(node: ClusterNodeProcess, cache: SemanticCache, tenant: str) -> int
     total = 0
     for name in listed:
         if anchor_slot(name, physical) is not None:
-            reply = node.command("FT.SEARCH", name, cache.core.filter_expr(tenant), "LIMIT", 0, 0)
+            expr = cache.queries.filter_expr(tenant)
+            reply = node.command("FT.SEARCH", name, expr, "LIMIT", 0, 0)
             total += int(reply[b"total_results"] if isinstance(reply, dict) else reply[0])
     return total
 

@@ -32,7 +32,7 @@ def _near(vec: np.ndarray, seed: int, scale: float = 0.05) -> np.ndarray:
 
 @pytest.fixture
 def cache(cluster_settings: AgentCacheSettings) -> Iterator[SemanticCache]:
-    sem = SemanticCache(cluster_settings, vectorizer=HashingVectorizer(dims=DIMS))
+    sem = SemanticCache.create(cluster_settings, vectorizer=HashingVectorizer(dims=DIMS))
     yield sem
     sem.drop()
     sem.close()
@@ -104,7 +104,7 @@ def test_entries_live_on_the_tenant_primary_and_its_index(
     home = tenant_owner(tenant)
     for node in cluster.primaries():
         [name] = _index_names(node, physical)
-        reply = node.command("FT.SEARCH", name, cache.core.filter_expr(tenant), "NOCONTENT")
+        reply = node.command("FT.SEARCH", name, cache.queries.filter_expr(tenant), "NOCONTENT")
         found = reply[1:] if isinstance(reply, list) else reply[b"results"]
         assert (len(found) == 1) == (node is home), node.port
     with home.client() as conn:

@@ -207,7 +207,7 @@ def test_the_store_script_refuses_a_bad_ttl_before_writing(
 ) -> None:
     import redis
 
-    from agentcache.semantic._core import STORE_SCRIPT
+    from agentcache.semantic._scripts import STORE_SCRIPT
 
     core = cache.core
     scope = core.scope("fresh-tenant", "support", None)

@@ -119,7 +119,7 @@ def test_big_scopes_force_batches_and_small_ones_leave_it_to_the_engine(
                 assert hit is not None and hit.response == f"{tenant} {i}"
         core = cache.core
         plans = {
-            tenant: core.lookup_command(core.scope(tenant, "a", None), b"", 0.9)[2]
+            tenant: cache.queries.lookup_command(core.scope(tenant, "a", None), b"", 0.9)[2]
             for tenant in ("big", "small")
         }
     assert "HYBRID_POLICY BATCHES" in plans["big"]  # 60 of 70 entries
@@ -131,7 +131,7 @@ def test_engine_mode_never_forces_a_policy(settings: AgentCacheSettings) -> None
         cache.store("only entry", "r", tenant="t", agent="a")
         assert cache.check("only entry, again", tenant="t", agent="a", threshold=0.5) is not None
         scope = cache.core.scope("t", "a", None)
-        assert "HYBRID_POLICY" not in cache.core.lookup_command(scope, b"", 0.9)[2]
+        assert "HYBRID_POLICY" not in cache.queries.lookup_command(scope, b"", 0.9)[2]
 
 
 def test_only_the_served_or_verified_entry_carries_its_payload(
@@ -143,7 +143,7 @@ def test_only_the_served_or_verified_entry_carries_its_payload(
         for i in range(3):
             cache.store(f"q{i}", f"answer {i}", tenant="t", agent="a", vector=rows[i],
                         metadata={"n": i})  # fmt: skip
-        command = cache.core.lookup_command(cache.core.scope("t", "a", None), b"", 0.9)
+        command = cache.queries.lookup_command(cache.core.scope("t", "a", None), b"", 0.9)
         assert "response" not in command and "metadata" not in command
         served = cache.lookup("x", tenant="t", agent="a", vector=near(rows[1], rng))
         assert served.hit is not None and served.hit.response == "answer 1"
@@ -173,7 +173,7 @@ def test_an_entry_deleted_between_search_and_touch_is_a_miss(
         core = cache.core
         scope = core.scope("t", "a", None)
         blob = core.vector_bytes(near(row, rng))
-        reply = cache.client.execute_command(*core.lookup_command(scope, blob, 0.9))
+        reply = cache.client.execute_command(*cache.queries.lookup_command(scope, blob, 0.9))
         decided = core.resolve("reworded", core.parse_candidates(reply, scope), 0.9, scope)
         assert decided.hit is not None and decided.hit.entry_id == entry
         assert cache.invalidate(entry, tenant="t")

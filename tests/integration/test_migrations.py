@@ -28,7 +28,7 @@ def make_cache(
     settings: AgentCacheSettings, dims: int = 32, model: str = "test-hash"
 ) -> SemanticCache:
     settings = variant(settings, embeddings__dims=dims, embeddings__model=model)
-    cache = SemanticCache(settings, vectorizer=HashingVectorizer(dims, model=model))
+    cache = SemanticCache.create(settings, vectorizer=HashingVectorizer(dims, model=model))
     cache.core.refresh_interval = REFRESH
     return cache
 

@@ -22,7 +22,7 @@ def vectorizer() -> HashingVectorizer:
 
 @pytest.fixture
 def cache(settings: AgentCacheSettings, vectorizer: HashingVectorizer) -> Iterator[SemanticCache]:
-    c = SemanticCache(settings, vectorizer=vectorizer)
+    c = SemanticCache.create(settings, vectorizer=vectorizer)
     yield c
     c.drop()
     c.close()
@@ -377,7 +377,7 @@ def test_existing_index_with_other_dims_is_refused(
                 "reliability": settings.reliability.model_copy(update={"strict": True})}
     )  # fmt: skip
     with pytest.raises(ConfigurationError, match="48"):
-        SemanticCache(other, vectorizer=HashingVectorizer(48))
+        SemanticCache.create(other, vectorizer=HashingVectorizer(48))
 
 
 def test_lost_index_is_recreated(cache: SemanticCache, redis_client: redis.Redis) -> None:

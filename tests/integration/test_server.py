@@ -37,7 +37,7 @@ def test_server_without_search_module_gives_a_clear_error() -> None:
             redis={"url": server.url}, embeddings={"dims": 32}, reliability={"strict": True}
         )
         with pytest.raises(MissingModuleError):
-            SemanticCache(settings, vectorizer=HashingVectorizer(32))
+            SemanticCache.create(settings, vectorizer=HashingVectorizer(32))
         client.close()
 
 
