@@ -18,10 +18,11 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from agentcache._redis.clients import AsyncClient, SyncClient, async_client, sync_client
+from agentcache._lifecycle_async import AsyncShell
+from agentcache._lifecycle_sync import Shell
+from agentcache._redis.clients import AsyncClient, SyncClient
 from agentcache.embeddings import AsyncEmbeddingCache, CachedVectorizer, EmbeddingCache
 from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
 from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
@@ -56,36 +57,17 @@ def embedding_vectorizer(
     return CachedVectorizer(base, embeddings, async_cache), embeddings
 
 
-_ClientT = TypeVar("_ClientT", SyncClient, AsyncClient)
+def _checked(
+    settings: AgentCacheSettings | None, vectorizer: Vectorizer | None
+) -> tuple[AgentCacheSettings, Vectorizer]:
+    """The settings and the (unwrapped) vectorizer both stacks start from."""
+    settings = settings or AgentCacheSettings()
+    # Checked first: a plain function or a broken object fails before any connection.
+    base = vectorizer_from_settings(settings) if vectorizer is None else as_vectorizer(vectorizer)
+    return settings, base
 
 
-class _Stack(Generic[_ClientT]):
-    """What both stacks set up before their layers: settings, client, metrics."""
-
-    def _start(
-        self,
-        settings: AgentCacheSettings | None,
-        client: _ClientT | None,
-        vectorizer: Vectorizer | None,
-        metrics: Metrics | None,
-        connect: Callable[[AgentCacheSettings], _ClientT],
-    ) -> Vectorizer:
-        """Set the shared attributes; returns the (unwrapped) vectorizer."""
-        self.settings = settings or AgentCacheSettings()
-        # Checked first: a plain function or a broken object fails before any connection.
-        base = (
-            vectorizer_from_settings(self.settings)
-            if vectorizer is None
-            else as_vectorizer(vectorizer)
-        )
-        self._owns_client = client is None
-        self.client: _ClientT = client if client is not None else connect(self.settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(self.settings, client=self.client)
-        return base
-
-
-class AgentCache(_Stack[SyncClient]):
+class AgentCache(Shell):
     """The semantic, tool and embedding caches (and cached LLM clients) on one client.
 
     Args:
@@ -105,7 +87,8 @@ class AgentCache(_Stack[SyncClient]):
         vectorizer: Vectorizer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        base = self._start(settings, client, vectorizer, metrics, sync_client)
+        self.settings, base = _checked(settings, vectorizer)
+        self._own(self.settings, client, metrics)
         self.vectorizer, self.embeddings = embedding_vectorizer(
             self.settings, base, client=self.client, metrics=self.metrics
         )
@@ -125,19 +108,10 @@ class AgentCache(_Stack[SyncClient]):
     def close(self) -> None:
         """Flush and close the metrics and the shared client if this object created them."""
         self.semantic.close()
-        if self._owns_metrics:
-            self.metrics.close()
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self) -> AgentCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
 
-class AsyncAgentCache(_Stack[AsyncClient]):
+class AsyncAgentCache(AsyncShell):
     """The asyncio twin of ``AgentCache``."""
 
     def __init__(
@@ -148,7 +122,8 @@ class AsyncAgentCache(_Stack[AsyncClient]):
         vectorizer: Vectorizer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        base = self._start(settings, client, vectorizer, metrics, async_client)
+        self.settings, base = _checked(settings, vectorizer)
+        self._own(self.settings, client, metrics)
         model, dims = base.model, base.dims
         self.embeddings = AsyncEmbeddingCache(
             self.settings, self.client, model=model, dims=dims, metrics=self.metrics
@@ -178,13 +153,4 @@ class AsyncAgentCache(_Stack[AsyncClient]):
         await self.semantic.aclose()
         if self._sync_embeddings is not None:
             self._sync_embeddings.close()
-        if self._owns_metrics:
-            await self.metrics.aclose()
-        if self._owns_client:
-            await self.client.aclose()
-
-    async def __aenter__(self) -> AsyncAgentCache:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await super().aclose()

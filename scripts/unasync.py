@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (asyncio source, generated blocking twin); each layer adds its I/O shell here.
 PAIRS: list[tuple[str, str]] = [
+    ("agentcache/_lifecycle_async.py", "agentcache/_lifecycle_sync.py"),
     ("agentcache/tools/_async.py", "agentcache/tools/_sync.py"),
     ("agentcache/embeddings/_async.py", "agentcache/embeddings/_sync.py"),
     ("agentcache/semantic/_cluster_async.py", "agentcache/semantic/_cluster_sync.py"),
@@ -31,6 +32,8 @@ PAIRS: list[tuple[str, str]] = [
 # async name -> sync name, replaced as whole words.
 NAMES = {
     "AsyncClient": "SyncClient",
+    "AsyncShell": "Shell",
+    "_lifecycle_async": "_lifecycle_sync",
     "async_client": "sync_client",
     "AsyncSearchIndex": "SearchIndex",
     "AsyncSemanticCache": "SemanticCache",

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import redis
 
@@ -117,7 +118,28 @@ def _stop_all() -> None:
         server.stop()
 
 
-class EmbeddedRedis:
+class Served:
+    """A local server as a context manager: ``with`` starts it and stops it on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedRedis(Served):
     """A Redis Stack server on a free loopback port, owned by this process.
 
     Example::
@@ -269,14 +291,3 @@ class EmbeddedRedis:
             self._process.kill()
             self._process.wait()
         self._process = None
-
-    def __enter__(self) -> EmbeddedRedis:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

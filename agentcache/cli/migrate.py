@@ -49,20 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# Each option that, when given, overrides one setting: (option, section, field).
+_TARGET_OPTIONS = (
+    ("schema", "semantic", "schema_path"),
+    ("dims", "embeddings", "dims"),
+    ("model", "embeddings", "model"),
+    ("datatype", "semantic", "vector_datatype"),
+    ("hnsw_m", "semantic", "hnsw_m"),
+    ("ef_construction", "semantic", "hnsw_ef_construction"),
+)
+
+
 def target_settings(args: argparse.Namespace) -> AgentCacheSettings:
     settings = AgentCacheSettings()
-    if args.schema is not None:
-        settings.semantic.schema_path = args.schema
-    if args.dims is not None:
-        settings.embeddings.dims = args.dims
-    if args.model is not None:
-        settings.embeddings.model = args.model
-    if args.datatype is not None:
-        settings.semantic.vector_datatype = args.datatype
-    if args.hnsw_m is not None:
-        settings.semantic.hnsw_m = args.hnsw_m
-    if args.ef_construction is not None:
-        settings.semantic.hnsw_ef_construction = args.ef_construction
+    for option, section, name in _TARGET_OPTIONS:
+        value = getattr(args, option)
+        if value is not None:
+            setattr(getattr(settings, section), name, value)
     return settings
 
 

@@ -27,7 +27,8 @@ from typing import Any
 
 from redis.asyncio import cluster  # sync: from redis import cluster
 
-from agentcache._redis.clients import AsyncClient, async_client
+from agentcache._lifecycle_async import AsyncShell
+from agentcache._redis.clients import AsyncClient
 from agentcache._redis.faults import FaultGuard
 from agentcache._redis.keys import EMBEDDING_LAYER
 from agentcache.embeddings._core import (
@@ -44,7 +45,7 @@ from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector
 
 
-class AsyncEmbeddingCache:
+class AsyncEmbeddingCache(AsyncShell):
     """Vectors of one model (default: ``settings.embeddings``), cached in Redis.
 
     Contract, the same for the sync and the async twin: the constructor sends
@@ -69,10 +70,7 @@ class AsyncEmbeddingCache:
         metrics: Metrics | None = None,
     ) -> None:
         self._core = EmbeddingCore(settings, model, dims)
-        self._owns_client = client is None
-        self.client: AsyncClient = client if client is not None else async_client(settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(settings, client=self.client)
+        self._own(settings, client, metrics)
         self.guard = FaultGuard(
             settings.reliability,
             layer=EMBEDDING_LAYER,
@@ -195,19 +193,6 @@ class AsyncEmbeddingCache:
 
         if await self.guard.arun("store", write) is not None:  # None: the write faulted
             self._count(STORES, len(keys))
-
-    async def aclose(self) -> None:
-        """Flush and close the metrics and the client, if this cache made them."""
-        if self._owns_metrics:
-            await self.metrics.aclose()
-        if self._owns_client:
-            await self.client.aclose()
-
-    async def __aenter__(self) -> AsyncEmbeddingCache:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 __all__ = ["AsyncEmbeddingCache"]

@@ -29,7 +29,8 @@ from typing import Any
 
 from redis import cluster
 
-from agentcache._redis.clients import SyncClient, sync_client
+from agentcache._lifecycle_sync import Shell
+from agentcache._redis.clients import SyncClient
 from agentcache._redis.faults import FaultGuard
 from agentcache._redis.keys import EMBEDDING_LAYER
 from agentcache.embeddings._core import (
@@ -45,7 +46,7 @@ from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector
 
 
-class EmbeddingCache:
+class EmbeddingCache(Shell):
     """Vectors of one model (default: ``settings.embeddings``), cached in Redis.
 
     Contract, the same for the sync and the async twin: the constructor sends
@@ -70,10 +71,7 @@ class EmbeddingCache:
         metrics: Metrics | None = None,
     ) -> None:
         self._core = EmbeddingCore(settings, model, dims)
-        self._owns_client = client is None
-        self.client: SyncClient = client if client is not None else sync_client(settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(settings, client=self.client)
+        self._own(settings, client, metrics)
         self.guard = FaultGuard(
             settings.reliability,
             layer=EMBEDDING_LAYER,
@@ -196,19 +194,6 @@ class EmbeddingCache:
 
         if self.guard.run("store", write) is not None:  # None: the write faulted
             self._count(STORES, len(keys))
-
-    def close(self) -> None:
-        """Flush and close the metrics and the client, if this cache made them."""
-        if self._owns_metrics:
-            self.metrics.close()
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self) -> EmbeddingCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = ["EmbeddingCache"]

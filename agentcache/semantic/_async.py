@@ -32,6 +32,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
+from agentcache._lifecycle_async import AsyncShell
 from agentcache._redis.clients import AsyncClient, async_client
 from agentcache._redis.faults import FAULTS, server_answered
 from agentcache._redis.replies import is_missing_index
@@ -57,7 +58,7 @@ from agentcache.vectorizers import Vector, Vectorizer
 logger = getLogger("agentcache.semantic")
 
 
-class AsyncSemanticCache(AsyncSemanticIndex):
+class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
     """Semantic response cache on a RediSearch HNSW index.
 
     The blocking cache and the asyncio one have the same methods and the same
@@ -454,16 +455,6 @@ class AsyncSemanticCache(AsyncSemanticIndex):
         logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
         return False
 
-    async def aclose(self) -> None:
-        """Close the client if this cache created it (and flush its counters)."""
-        if self._owns_metrics:
-            await self.metrics.aclose()
-        if self._owns_client:
-            await self.client.aclose()
-
     async def __aenter__(self) -> AsyncSemanticCache:
         await self._ready()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -34,6 +34,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
+from agentcache._lifecycle_sync import Shell
 from agentcache._redis.clients import SyncClient, sync_client
 from agentcache._redis.faults import FAULTS, server_answered
 from agentcache._redis.replies import is_missing_index
@@ -59,7 +60,7 @@ from agentcache.vectorizers import Vector, Vectorizer
 logger = getLogger("agentcache.semantic")
 
 
-class SemanticCache(SemanticIndex):
+class SemanticCache(SemanticIndex, Shell):
     """Semantic response cache on a RediSearch HNSW index.
 
     The blocking cache and the asyncio one have the same methods and the same
@@ -456,16 +457,6 @@ class SemanticCache(SemanticIndex):
         logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
         return False
 
-    def close(self) -> None:
-        """Close the client if this cache created it (and flush its counters)."""
-        if self._owns_metrics:
-            self.metrics.close()
-        if self._owns_client:
-            self.client.close()
-
     def __enter__(self) -> SemanticCache:
         self._ready()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

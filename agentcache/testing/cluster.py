@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -27,6 +26,7 @@ import redis
 from agentcache._redis.clients import reply_text
 from agentcache._redis.server import (
     EmbeddedRedis,
+    Served,
     ServerBinaries,
     find_binaries,
     free_port,
@@ -66,7 +66,7 @@ class ClusterNodeProcess:
             return conn.execute_command(*args)
 
 
-class LocalCluster:
+class LocalCluster(Served):
     """``primaries`` nodes (plus one replica each if ``replicas``) forming one cluster.
 
     Args:
@@ -194,17 +194,6 @@ class LocalCluster:
         """Stop every node and remove their files."""
         for node in self.nodes:
             node.server.stop()
-
-    def __enter__(self) -> LocalCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- health -------------------------------------------------------------
     def wait_ok(self, timeout: float | None = None) -> None:

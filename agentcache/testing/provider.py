@@ -32,11 +32,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from agentcache._redis.server import Served
 from agentcache.prompt_caching.anthropic import min_cacheable_tokens
 from agentcache.testing._provider_events import anthropic_events, compact, openai_chunks, sse_frame
 from agentcache.testing.vectors import HashingVectorizer
@@ -118,7 +118,7 @@ class _Failure:
     should_retry: bool
 
 
-class ProviderServer:
+class ProviderServer(Served):
     """Threaded HTTP server speaking the Anthropic and OpenAI APIs on 127.0.0.1.
 
     Args:
@@ -171,17 +171,6 @@ class ProviderServer:
             self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
-
-    def __enter__(self) -> ProviderServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

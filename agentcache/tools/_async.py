@@ -39,7 +39,8 @@ from collections.abc import (
 from functools import partial, update_wrapper
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from agentcache._redis.clients import AsyncClient, async_client
+from agentcache._lifecycle_async import AsyncShell
+from agentcache._redis.clients import AsyncClient
 from agentcache._redis.faults import FaultGuard
 from agentcache._redis.keys import TOOL_LAYER
 from agentcache.metrics._counters import ERRORS, NO_TENANT, STORES, Metrics, current_scope, scoped
@@ -62,7 +63,7 @@ R = TypeVar("R")
 _METRIC_EVENTS = frozenset((HITS, MISSES))
 
 
-class AsyncToolCache:
+class AsyncToolCache(AsyncShell):
     """The tool result cache behind ``cached_tool``.
 
     Contract, the same for the sync and the async twin: the constructor sends
@@ -84,10 +85,7 @@ class AsyncToolCache:
         metrics: Metrics | None = None,
     ) -> None:
         self._core = ToolCacheCore(settings)
-        self._owns_client = client is None
-        self.client: AsyncClient = client if client is not None else async_client(settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(settings, client=self.client)
+        self._own(settings, client, metrics)
         self.guard = FaultGuard(
             settings.reliability,
             layer=TOOL_LAYER,
@@ -217,19 +215,6 @@ class AsyncToolCache:
             return sum(int(n) for n in await pipe.execute())
 
         return await self.guard.arun("invalidate", delete) or 0
-
-    async def aclose(self) -> None:
-        """Flush and close the metrics and the client, if this cache made them."""
-        if self._owns_metrics:
-            await self.metrics.aclose()
-        if self._owns_client:
-            await self.client.aclose()
-
-    async def __aenter__(self) -> AsyncToolCache:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 class AsyncCachedTool(Generic[P, R]):

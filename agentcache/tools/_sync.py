@@ -40,7 +40,8 @@ from collections.abc import (
 from functools import partial, update_wrapper
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from agentcache._redis.clients import SyncClient, sync_client
+from agentcache._lifecycle_sync import Shell
+from agentcache._redis.clients import SyncClient
 from agentcache._redis.faults import FaultGuard
 from agentcache._redis.keys import TOOL_LAYER
 from agentcache.metrics._counters import ERRORS, NO_TENANT, STORES, Metrics, current_scope, scoped
@@ -63,7 +64,7 @@ R = TypeVar("R")
 _METRIC_EVENTS = frozenset((HITS, MISSES))
 
 
-class ToolCache:
+class ToolCache(Shell):
     """The tool result cache behind ``cached_tool``.
 
     Contract, the same for the sync and the async twin: the constructor sends
@@ -85,10 +86,7 @@ class ToolCache:
         metrics: Metrics | None = None,
     ) -> None:
         self._core = ToolCacheCore(settings)
-        self._owns_client = client is None
-        self.client: SyncClient = client if client is not None else sync_client(settings)
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or Metrics.from_settings(settings, client=self.client)
+        self._own(settings, client, metrics)
         self.guard = FaultGuard(
             settings.reliability,
             layer=TOOL_LAYER,
@@ -218,19 +216,6 @@ class ToolCache:
             return sum(int(n) for n in pipe.execute())
 
         return self.guard.run("invalidate", delete) or 0
-
-    def close(self) -> None:
-        """Flush and close the metrics and the client, if this cache made them."""
-        if self._owns_metrics:
-            self.metrics.close()
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self) -> ToolCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class CachedTool(Generic[P, R]):
