@@ -105,8 +105,16 @@ class CacheControls:
             raise InvalidInputError(f"mode must be one of {', '.join(_MODES)}, got {self.mode!r}")
         if self.ttl is not None:
             check_ttl(self.ttl, "ttl", whole=True)
-        if self.max_age is not None:
-            check_ttl(self.max_age, "max_age", whole=False)
+        max_age = self.max_age
+        if max_age is not None and (
+            isinstance(max_age, bool)  # True would pass as 1 second
+            or not isinstance(max_age, int | float)
+            or not math.isfinite(max_age)
+            or max_age <= 0
+        ):
+            raise InvalidInputError(
+                f"max_age is a number of seconds, finite and > 0, got {max_age!r}"
+            )
         threshold = self.threshold
         if threshold is not None and (
             isinstance(threshold, bool)

@@ -81,15 +81,13 @@ class _Call:
         self.skip = owner._skip_reason(self.request)
 
     def lookup_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
+        return {
             "tenant": self.tenant,
             "agent": self.agent,
             "model": self.request.scope,
             "threshold": self.controls.threshold,
+            "max_age": self.controls.max_age,
         }
-        if self.controls.max_age is not None:
-            kwargs["max_age"] = self.controls.max_age
-        return kwargs
 
 
 class AgentCacheLangChain(BaseCache):
@@ -199,10 +197,11 @@ class AgentCacheLangChain(BaseCache):
     # -- BaseCache -----------------------------------------------------------
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The stored generations for this prompt and model, or None (a miss)."""
+        cache = self._sync()
         call = _Call(self, prompt, llm_string)
         if call.skip or not call.controls.lookup:
             return None
-        found = self._sync().lookup(call.request.key_text or "", **call.lookup_kwargs())
+        found = cache.lookup(call.request.key_text or "", **call.lookup_kwargs())
         return self._from_hit(call, found)
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -216,11 +215,12 @@ class AgentCacheLangChain(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         """Store the generations of a miss (unless the controls or the settings say not to)."""
+        cache = self._sync()
         call = _Call(self, prompt, llm_string)
         store = self._store_args(call, return_val)
         if store is not None:
             try:
-                self._sync().store(**store)
+                cache.store(**store)
             except InvalidInputError as exc:  # e.g. an answer over the metadata limit
                 logger.warning("langchain: generations not stored: %s", exc)
 
@@ -244,8 +244,9 @@ class AgentCacheLangChain(BaseCache):
         removed (they carry the tag ``langchain:<agent>``): other agents,
         other tenants and what the cached clients stored stay.
         """
+        cache = self._sync()
         tenant, agent = self._clear_scope(kwargs)
-        self._sync().invalidate_tag(tenant, clear_tag(agent))
+        cache.invalidate_tag(tenant, clear_tag(agent))
 
     async def aclear(self, **kwargs: Any) -> None:
         if self._thread_async:
