@@ -39,7 +39,7 @@ try:
     from langchain_core.caches import BaseCache
     from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
     from langchain_core.outputs import ChatGeneration, Generation
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as exc:  # tested in tests/unit/test_integrations_scope.py
     raise ImportError(
         "agentcache.integrations.langchain needs langchain-core: "
         "pip install 'agentcache[langchain]'"
