@@ -445,6 +445,34 @@ def test_threshold_per_call(semantic_lc: AgentCacheLangChain) -> None:
         with cache_controls(threshold=0.5):
             assert hit_info(model.invoke(convo("I need to reset my password"))) is not None
     assert model.calls == 2
+    strict = AgentCacheLangChain(cache=semantic_lc._sync(), tenant="acme", threshold=0.999)
+    model.cache = strict
+    assert hit_info(model.invoke(convo("Please help me reset my password"))) is None
+    assert model.calls == 3
+
+
+async def test_controls_on_the_async_path(settings: AgentCacheSettings) -> None:
+    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer())
+    clock = {"now": time.time()}
+    cache.core.clock = lambda: clock["now"]
+    lc = AgentCacheLangChain(cache=SemanticCache(settings), async_cache=cache, tenant="acme")
+    model = CountingModel(responses=[answer("first"), answer("second")], cache=lc)
+    with cache_controls(mode="lookup_only"):
+        await model.ainvoke(convo())
+    with cache_controls(ttl=60):
+        await model.ainvoke(convo())  # stores "second"
+    assert model.calls == 2
+    clock["now"] += 100
+    with cache_controls(max_age=30):
+        assert hit_info(await model.ainvoke(convo())) is None  # too old: "first" again
+    with cache_controls(mode="store_only"):
+        await model.ainvoke(convo())  # refreshed with "second" at the new time
+    with cache_controls(max_age=30, threshold=0.99):
+        served = await model.ainvoke(convo())
+    assert model.calls == 4 and served.content == "second" and hit_info(served) is not None
+    await lc.aclose()
+    lc._sync().close()
+    await cache.aclose()
 
 
 def test_bad_controls_fail_before_anything(lc: AgentCacheLangChain) -> None:
