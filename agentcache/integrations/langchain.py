@@ -33,6 +33,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ from agentcache.integrations._scope import (
     resolve_controls,
     resolve_scope,
 )
+from agentcache.llm._core import answers_verdict, vectors_agree
 from agentcache.semantic._async import AsyncSemanticCache
 from agentcache.semantic._sync import SemanticCache
 from agentcache.semantic._types import CheckResult
@@ -64,6 +66,7 @@ from agentcache.vectorizers import Vectorizer
 logger = logging.getLogger("agentcache.integrations.langchain")
 
 _FORMAT = 1  # version of the stored generations envelope
+_MAX_EXPLORING = 1024
 DEFAULT_AGENT = "langchain"
 
 
@@ -139,6 +142,10 @@ class AgentCacheLangChain(BaseCache):
         self._owned_sync: SemanticCache | None = None
         self._owned_async: AsyncSemanticCache | None = None
         self._build_lock = threading.Lock()  # batch() calls the cache from a thread pool
+        # Lookups whose would-be hit the policy wants verified (the explore step), by
+        # call, until the model's answer arrives in update (bounded: a lost update
+        # must not grow it).
+        self._exploring: OrderedDict[tuple[str, ...], CheckResult] = OrderedDict()
         # Only async given: the blocking methods have no cache of their own to use.
         self._sync_missing = cache is None and async_cache is not None
         self._thread_async = cache is not None and async_cache is None
@@ -208,6 +215,7 @@ class AgentCacheLangChain(BaseCache):
         if call.skip or not call.controls.lookup:
             return None
         found = cache.lookup(call.request.key_text or "", **call.lookup_kwargs())
+        self._remember_explore(call, found)
         return self._from_hit(call, found)
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -217,6 +225,7 @@ class AgentCacheLangChain(BaseCache):
         if call.skip or not call.controls.lookup:
             return None
         found = await self._async().lookup(call.request.key_text or "", **call.lookup_kwargs())
+        self._remember_explore(call, found)
         return self._from_hit(call, found)
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
@@ -224,6 +233,21 @@ class AgentCacheLangChain(BaseCache):
         cache = self._sync()
         call = _Call(self, prompt, llm_string)
         store = self._store_args(call, return_val)
+        found = self._explored(call)
+        if found is not None and found.candidate is not None:
+            fresh, cand = self._answer_text(return_val), found.candidate
+            correct = answers_verdict(cand.response, fresh)
+            if correct is None:
+                try:
+                    pair = cache.vectorizer.embed_many([cand.response, fresh])
+                    correct = vectors_agree(pair[0], pair[1])
+                except Exception as exc:  # an embedder fault leaves it undecided
+                    logger.warning("langchain explore: answers not compared: %s", exc)
+            if correct is not None:
+                cache.feedback(
+                    cand.entry_id, correct, tenant=call.tenant, similarity=cand.similarity
+                )
+            store = _after_explore(found, store, correct)
         if store is not None:
             try:
                 cache.store(**store)
@@ -234,11 +258,27 @@ class AgentCacheLangChain(BaseCache):
         if self._thread_async:
             await asyncio.to_thread(self.update, prompt, llm_string, return_val)
             return
+        cache = self._async()
         call = _Call(self, prompt, llm_string)
         store = self._store_args(call, return_val)
+        found = self._explored(call)
+        if found is not None and found.candidate is not None:
+            fresh, cand = self._answer_text(return_val), found.candidate
+            correct = answers_verdict(cand.response, fresh)
+            if correct is None:
+                try:
+                    pair = await cache.vectorizer.aembed_many([cand.response, fresh])
+                    correct = vectors_agree(pair[0], pair[1])
+                except Exception as exc:
+                    logger.warning("langchain explore: answers not compared: %s", exc)
+            if correct is not None:
+                await cache.feedback(
+                    cand.entry_id, correct, tenant=call.tenant, similarity=cand.similarity
+                )
+            store = _after_explore(found, store, correct)
         if store is not None:
             try:
-                await self._async().store(**store)
+                await cache.store(**store)
             except InvalidInputError as exc:
                 logger.warning("langchain: generations not stored: %s", exc)
 
@@ -262,6 +302,27 @@ class AgentCacheLangChain(BaseCache):
         await self._async().invalidate_tag(tenant, clear_tag(agent))
 
     # -- no I/O ----------------------------------------------------------------
+    def _explore_key(self, call: _Call) -> tuple[str, ...]:
+        req = call.request
+        return (call.tenant, call.agent, req.scope, req.key_text or "")
+
+    def _remember_explore(self, call: _Call, found: CheckResult) -> None:
+        if not found.explore or found.candidate is None:
+            return
+        with self._build_lock:
+            self._exploring[self._explore_key(call)] = found
+            while len(self._exploring) > _MAX_EXPLORING:
+                self._exploring.popitem(last=False)
+
+    def _explored(self, call: _Call) -> CheckResult | None:
+        with self._build_lock:
+            return self._exploring.pop(self._explore_key(call), None)
+
+    @staticmethod
+    def _answer_text(generations: Sequence[Generation]) -> str:
+        texts = [g.message.text if isinstance(g, ChatGeneration) else g.text for g in generations]
+        return "".join(texts) or "(no text)"
+
     def _clear_scope(self, kwargs: dict[str, Any]) -> tuple[str, str]:
         unknown = set(kwargs) - {"tenant", "agent"}
         if unknown:
@@ -291,7 +352,6 @@ class AgentCacheLangChain(BaseCache):
         if call.skip or not call.controls.store or not generations:
             return None
         stored: list[dict[str, Any]] = []
-        texts: list[str] = []
         for gen in generations:
             if isinstance(gen, ChatGeneration):
                 message = gen.message
@@ -305,15 +365,13 @@ class AgentCacheLangChain(BaseCache):
                 # merges messages by id, so a hit must not reuse one.
                 plain = message.model_copy(update={"id": None})
                 stored.append({"message": message_to_dict(plain), "info": gen.generation_info})
-                texts.append(message.text)
             elif isinstance(gen, Generation):
                 stored.append({"text": gen.text, "info": gen.generation_info})
-                texts.append(gen.text)
             else:
                 return None
         return {
             "prompt": call.request.key_text,
-            "response": "".join(texts) or "(no text)",
+            "response": self._answer_text(generations),
             "tenant": call.tenant,
             "agent": call.agent,
             "model": call.request.scope,
@@ -358,6 +416,15 @@ class AgentCacheLangChain(BaseCache):
             logger.warning("langchain: unreadable entry %s served as a miss: %s", hit.entry_id, exc)
             return None
         return out  # a list: LangChain treats any other sequence as a miss
+
+
+def _after_explore(
+    found: CheckResult, store: dict[str, Any] | None, correct: bool | None
+) -> dict[str, Any] | None:
+    """A withheld hit judged right is not stored again: the cached entry stands."""
+    if correct and found.accepted and not found.shadow:
+        return None
+    return store
 
 
 __all__ = ["DEFAULT_AGENT", "AgentCacheLangChain"]

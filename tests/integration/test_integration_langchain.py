@@ -567,3 +567,46 @@ def test_docs_example_runs_as_written(
     again = namespace["again"]
     assert again.response_metadata["agentcache"]["layer"] == "semantic"
     assert again.content == namespace["first"].content
+
+
+# -- the explore step -------------------------------------------------------------------
+
+
+def test_explored_would_be_hits_are_verified_and_fed_back(settings: AgentCacheSettings) -> None:
+    """As the cached clients do: the model answers, the answers are compared, feedback sent."""
+    import random
+
+    from agentcache.semantic._policy import VC_COUNT
+
+    semantic = settings.semantic.model_copy(
+        update={"policy": "verified", "threshold": 0.9, "explore_rate": 1.0}
+    )
+    cfg = settings.model_copy(update={"semantic": semantic})
+    cache = SemanticCache(cfg, vectorizer=HashingVectorizer(32), rng=random.Random(0))
+    lc = AgentCacheLangChain(cache=cache, tenant="acme")
+    stored_q = "How long is the refund window for online orders"
+    near_q = "How long is the refund window for my online orders"
+    model = CountingModel(
+        responses=[answer("The refund window is 30 days."), answer("The refund window is 30 days."),
+                   answer("The refund window is 60 days.")],
+        cache=lc,
+    )  # fmt: skip
+
+    def feedback_count() -> str | None:
+        client = cache.client
+        for key in client.scan_iter(match=cache.core.tenant_entry_prefix("acme") + "*"):
+            if client.hget(key, "prompt") == stored_q.encode():
+                value = client.hget(key, VC_COUNT)
+                return None if value is None else value.decode()
+        raise AssertionError("the stored entry is gone")
+
+    model.invoke(convo(stored_q))
+    assert feedback_count() is None
+    right = model.invoke(convo(near_q))  # withheld would-be hit: the model answers
+    assert model.calls == 2 and hit_info(right) is None
+    assert feedback_count() == "1"
+    assert cache.count(tenant="acme") == 1  # judged right: not stored again
+    model.invoke(convo(near_q))  # the model now says 60 days: wrong, the fresh answer is stored
+    assert model.calls == 3 and feedback_count() == "2"
+    assert cache.count(tenant="acme") == 2
+    cache.close()
