@@ -8,6 +8,7 @@ is not about semantic similarity; paraphrases and thresholds use the real MiniLM
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -34,6 +35,7 @@ SYSTEM = "You are the support agent of Acme."
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "How can I reset my password?"
 ANSWER = "Open Settings, then Security, then Reset password."
+_COUNT_LOCK = threading.Lock()
 
 
 class CountingModel(FakeMessagesListChatModel):
@@ -48,7 +50,8 @@ class CountingModel(FakeMessagesListChatModel):
         return {"model_name": self.model_name}
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        self.calls += 1
+        with _COUNT_LOCK:  # batch() calls from a thread pool
+            self.calls += 1
         return super()._generate(*args, **kwargs)
 
 
@@ -205,6 +208,19 @@ def test_constructor_tenant_wins_and_no_tenant_fails_clearly(
     with pytest.raises(InvalidInputError, match="tenant"):
         AgentCacheLangChain(settings, tenant="")
     unscoped.close()
+
+
+def test_batch_threads_see_the_tenant_scope(settings: AgentCacheSettings) -> None:
+    """batch() runs calls in a thread pool; the scope must reach them (fresh owned caches)."""
+    lc = AgentCacheLangChain(settings, vectorizer=HashingVectorizer())
+    model = CountingModel(responses=[answer()], cache=lc)
+    questions = [convo(f"question number {i}") for i in range(4)]
+    with tenant_scope("acme"):
+        model.batch(questions)
+        again = model.batch(questions)
+    assert model.calls == 4
+    assert all((hit_info(m) or {}).get("tenant") == "acme" for m in again)
+    lc.close()
 
 
 def test_set_llm_cache_and_plain_llm_prompts(lc: AgentCacheLangChain) -> None:
