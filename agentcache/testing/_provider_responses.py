@@ -104,8 +104,8 @@ def _output(
     text = respond(view)
     limit = body.get("max_output_tokens")
     truncated = isinstance(limit, int) and _tokens(text) > limit
-    if truncated:
-        text = text[: int(limit) * 4]
+    if isinstance(limit, int) and truncated:
+        text = text[: limit * 4]
     message = {
         "id": _uid("msg"),
         "type": "message",
