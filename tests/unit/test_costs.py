@@ -90,7 +90,8 @@ def test_openai_responses_usage_reads_cached_tokens() -> None:
     expected = Usage(input_tokens=79, output_tokens=10, cache_read_tokens=2176)
     assert Usage.from_response(body) == expected  # was read as 2255 uncached, 0 read
     assert Usage.from_response(ResponseUsage.model_validate(usage_body)) == expected
-    written = {**usage_body, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 2000}}
+    details = {"cached_tokens": 0, "cache_write_tokens": 2000}
+    written = {**usage_body, "input_tokens_details": details}
     assert Usage.from_response(written) == Usage(
         input_tokens=255, output_tokens=10, cache_write_tokens=2000
     )
