@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from agentcache.llm._core import Adapter
 from agentcache.llm._scoping import NEUTRAL
@@ -64,11 +64,14 @@ def _input_text(content: Any) -> str | None:
 
 
 def _canonical_item(item: Any) -> Any:
-    """An input item as scoped: a string content is one text part, ``type: "message"``
-    is implied by a role, per-call ids and statuses are gone, empty fields dropped."""
+    """An input item as scoped: an SDK object as its JSON, a string content as one text
+    part, ``type: "message"`` implied by a role, per-call ids and statuses and empty
+    fields dropped."""
+    if isinstance(item, BaseModel):  # an earlier response's output item, passed back as is
+        item = item.model_dump(mode="json", exclude_none=True)
     if not isinstance(item, Mapping):
         return item
-    out = {k: v for k, v in item.items() if k not in _ITEM_NOISE}
+    out = {k: v for k, v in item.items() if k not in _ITEM_NOISE and v is not None}
     if "role" in out:
         if out.get("type") == "message":
             del out["type"]

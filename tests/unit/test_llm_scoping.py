@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from openai.types.responses import ResponseOutputMessage
 
 from agentcache.exceptions import InvalidInputError
 from agentcache.llm._controls import Controls, controls
@@ -102,6 +103,9 @@ def test_responses_scope_canonicalises_items() -> None:
     b = prepare({"model": "m", "input": [*again, user]}, ResponsesAdapter())
     assert a.scope == b.scope and a.key_text == "Hi?"
     assert prepare({"model": "m", "input": [user]}, ResponsesAdapter()).scope != a.scope
+    # An earlier response's output items passed back as SDK objects scope the same.
+    objects = [ResponseOutputMessage.model_validate(earlier[0]), user]
+    assert prepare({"model": "m", "input": objects}, ResponsesAdapter()).scope == a.scope
 
 
 @pytest.mark.parametrize(
