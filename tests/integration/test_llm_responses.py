@@ -293,3 +293,18 @@ def test_a_close_paraphrase_is_served_with_the_real_model(
     gpt.cache.drop()  # type: ignore[attr-defined]
     gpt.close()
     sdk.close()
+
+
+async def test_agents_sdk_responses_model_over_the_cached_client(
+    agpt: AsyncCachedOpenAI, server: ProviderServer
+) -> None:
+    # The Agents SDK passes openai.omit for every unset parameter and builds `include`
+    # from a set: a second run of the same question is still an exact hit.
+    agents = pytest.importorskip("agents")
+    agents.set_tracing_disabled(True)
+    model = agents.OpenAIResponsesModel("gpt-4.1-mini", agpt)
+    agent = agents.Agent(name="support", instructions=INSTRUCTIONS, model=model)
+    outputs = [(await agents.Runner.run(agent, "Refund window?")).final_output for _ in range(2)]
+    assert outputs[0] == outputs[1] != ""
+    assert server.requests[RESPONSES] == 1
+    assert [r.layer for r in agpt.ledger.records] == ["provider", "exact"]
