@@ -13,7 +13,9 @@ returns a ``ReplayStream`` of the same SDK event types the provider sends:
   call asked for ``stream_options={"include_usage": True}``).
 
 The replay sends each content block as one delta: callers that concatenate
-deltas get the stored text exactly, with no artificial pauses.
+deltas get the stored text exactly, with no artificial pauses. The Responses
+API's assembler and replay events live in ``_responses``; the stream classes
+here carry them unchanged.
 """
 
 from __future__ import annotations
