@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentcache.llm._async import AsyncCachedAnthropic, AsyncCachedOpenAI
-from agentcache.llm._core import CacheMode
+from agentcache.llm._controls import CacheMode
 from agentcache.llm._ledger import CacheInfo, Ledger, cache_info, print_session_table, session_table
 from agentcache.llm._sync import CachedAnthropic, CachedOpenAI
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from agentcache.llm._core import Adapter, AnthropicAdapter, LLMCore, OpenAIAdapter
 from agentcache.llm._ledger import Ledger
+from agentcache.llm._responses import ResponsesAdapter
 from agentcache.metrics._counters import Metrics
 from agentcache.prompt_caching.costs import PriceTable
 from agentcache.settings import AgentCacheSettings
@@ -19,7 +20,10 @@ from agentcache.vectorizers import Vectorizer
 
 
 class _Resource:
-    """``messages`` / ``chat.completions``: ``create`` is cached, the rest delegates."""
+    """``messages`` / ``chat.completions`` / ``responses``: ``create`` is cached, the
+    rest delegates to the SDK resource *uncached*: ``with_raw_response``,
+    ``with_streaming_response``, ``stream()`` and ``parse()`` reach the provider on
+    every call (they return the SDK's own wrappers, which call its ``create``)."""
 
     def __init__(self, target: Any, create: Callable[..., Any]) -> None:
         self._target = target
@@ -76,11 +80,16 @@ class _ClientBase:
         self._owns_metrics = metrics is None
         self.metrics = metrics or Metrics.from_settings(self.settings)
         self.ledger = ledger or Ledger()
-        prices = prices or PriceTable.from_settings(self.settings)
-        self._core = LLMCore(
-            self._adapter, self.settings, prices, self.ledger, tenant, agent, self.metrics
-        )
+        self._prices = prices or PriceTable.from_settings(self.settings)
+        self._defaults = (tenant, agent)
+        self._core = self._core_for(self._adapter)
         self._bind()
+
+    def _core_for(self, adapter: Adapter) -> LLMCore:
+        """The no-I/O core of one cached resource (they share settings, prices, ledger)."""
+        tenant, agent = self._defaults
+        settings, prices, ledger = self.settings, self._prices, self.ledger
+        return LLMCore(adapter, settings, prices, ledger, tenant, agent, self.metrics)
 
     def _build_client(self) -> Any:
         raise NotImplementedError
@@ -91,8 +100,8 @@ class _ClientBase:
     def _bind(self) -> None:
         raise NotImplementedError
 
-    def _cached(self, resource: Any) -> _Resource:
-        """``resource`` with its ``create`` going through the cache."""
+    def _cached(self, resource: Any, core: LLMCore) -> _Resource:
+        """``resource`` with its ``create`` going through the cache (scoped by ``core``)."""
         raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
@@ -112,11 +121,11 @@ class _AnthropicBase(_ClientBase):
         return self._sdk(api_key=_secret(llm.anthropic_api_key), base_url=llm.anthropic_base_url)
 
     def _bind(self) -> None:
-        self.messages = self._cached(self.client.messages)
+        self.messages = self._cached(self.client.messages, self._core)
 
 
 class _OpenAIBase(_ClientBase):
-    """OpenAI: ``chat.completions.create`` is cached."""
+    """OpenAI: ``chat.completions.create`` and ``responses.create`` are cached."""
 
     _adapter = OpenAIAdapter()
     _sdk: Callable[..., Any]  # openai.OpenAI or openai.AsyncOpenAI
@@ -126,5 +135,6 @@ class _OpenAIBase(_ClientBase):
         return self._sdk(api_key=_secret(llm.openai_api_key), base_url=llm.openai_base_url)
 
     def _bind(self) -> None:
-        completions = self._cached(self.client.chat.completions)
+        completions = self._cached(self.client.chat.completions, self._core)
         self.chat = _Namespace(self.client.chat, completions=completions)
+        self.responses = self._cached(self.client.responses, self._core_for(ResponsesAdapter()))

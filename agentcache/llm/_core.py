@@ -3,8 +3,9 @@
 ``LLMCore.prepare`` turns an SDK call's keyword arguments into a ``Call``: the
 semantic-cache key text (the last user turn), the scope digest, whether to
 look up / store and why not, and the request with prompt caching applied.
-The adapters hold everything that differs between Anthropic and OpenAI.
-``llm.py`` does the I/O (semantic cache, provider) around these.
+The adapters hold everything that differs between the provider APIs (the
+Responses API's is in ``_responses``); ``_scoping`` finds the key and scope;
+``_async``/``_sync`` do the I/O (semantic cache, provider) around these.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any
 
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
 from agentcache._redis import keys as _keys
-from agentcache.exceptions import InvalidInputError
+from agentcache.llm._controls import Controls
 from agentcache.llm._ledger import CacheInfo, Ledger
+from agentcache.llm._scoping import NEUTRAL, given, split_messages, strip_markers
 from agentcache.llm._streams import (
     AnthropicAssembler,
+    Assembler,
     OpenAIAssembler,
     anthropic_replay,
     is_usage_chunk,
@@ -37,22 +40,8 @@ from agentcache.semantic._guards import check_all, numbers_guard, polarity_guard
 from agentcache.semantic._types import CacheHit, CheckResult
 from agentcache.settings import AgentCacheSettings
 
-CacheMode = Literal["use", "bypass", "refresh"]
-_MODES = ("use", "bypass", "refresh")
 _FORMAT = 1  # version of the stored response envelope
 _LAYER = "llm"  # the metrics layer of the cached clients
-
-
-# Parameters that do not change the answer, so they stay out of the scope digest.
-# Anything not listed (temperature, top_p, max_tokens, stop, seed, thinking, ...) is in.
-_NEUTRAL = frozenset(
-    {
-        "messages", "stream", "stream_options", "metadata", "user", "extra_headers",
-        "extra_query", "timeout", "prompt_cache_key", "service_tier", "store",
-        "safety_identifier", "cache_control", "inference_geo", "speed", "user_profile_id",
-        "workspace_id",
-    }
-)  # fmt: skip
 
 
 # -- the explore step: is the fresh answer the cached one? --------------------------------
@@ -91,51 +80,21 @@ def vectors_agree(cached: Any, fresh: Any) -> bool:
 # -- provider adapters (no I/O) ----------------------------------------------------------
 
 
-def _text_blocks(content: Any) -> str | None:
-    """Text of a user turn, or None when it holds anything a text key cannot stand for."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        return None
-    parts: list[str] = []
-    for block in content:
-        if not isinstance(block, Mapping):
-            return None
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(str(block.get("text", "")))
-        elif kind == "tool_result":
-            inner = _text_blocks(block.get("content", ""))
-            if inner is None:
-                return None
-            parts.append(inner)
-        else:
-            return None
-    return "\n".join(parts)
-
-
-def _strip_markers(value: Any) -> Any:
-    """``value`` without cache_control markers (they do not change the answer)."""
-    if isinstance(value, Mapping):
-        return {k: _strip_markers(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list | tuple):
-        return [_strip_markers(v) for v in value]
-    return value
-
-
-def _as_blocks(content: Any) -> Any:
-    """A string as one text block, so "x" and [{"type": "text", "text": "x"}] scope alike."""
-    return [{"type": "text", "text": content}] if isinstance(content, str) else content
-
-
-def _canonical_message(message: Any) -> Any:
-    if isinstance(message, Mapping) and "content" in message:
-        return {**message, "content": _as_blocks(message["content"])}
-    return message
-
-
 class Adapter:
     name = ""
+    neutral = NEUTRAL  # parameters that stay out of the scope
+
+    def split(self, kwargs: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """(the text the semantic cache matches, what the scope digest covers)."""
+        return split_messages(kwargs, self.neutral)
+
+    def skip_reason(self, kwargs: Mapping[str, Any]) -> str:
+        """Why a request of this API is never cached ("" when it may be)."""
+        return ""
+
+    def unfinished(self, response: Any) -> str:
+        """Why ``response`` is not a finished answer to store ("" when it is)."""
+        return ""
 
     def shape(
         self, request: dict[str, Any], tenant: str, agent: str, settings: AgentCacheSettings
@@ -151,7 +110,7 @@ class Adapter:
     def is_tool_use(self, response: Any) -> bool:
         raise NotImplementedError
 
-    def assembler(self) -> AnthropicAssembler | OpenAIAssembler:
+    def assembler(self) -> Assembler:
         raise NotImplementedError
 
     def stream_request(
@@ -236,7 +195,7 @@ class Call:
     request: dict[str, Any]
     tenant: str
     agent: str
-    mode: CacheMode
+    controls: Controls
     model: str
     key_text: str | None
     scope: str
@@ -270,37 +229,26 @@ class LLMCore:
         self.agent = agent
         self.metrics = metrics or Metrics(enabled=False)
 
+    def scope(self, kwargs: Mapping[str, Any]) -> tuple[str | None, str]:
+        """(key text, scope) of an SDK call's keyword arguments (sentinels already dropped)."""
+        key_text, context = self.adapter.split(kwargs)
+        canonical = json.dumps(strip_markers(context), sort_keys=True, default=str)
+        model = str(kwargs.get("model", ""))
+        return key_text, f"{self.adapter.name}:{model}:{_keys.digest(canonical)}"
+
     def prepare(
-        self, kwargs: dict[str, Any], tenant: str | None, agent: str | None, mode: str,
-        cache_streaming: bool | None = None,
-    ) -> Call:  # fmt: skip
-        if mode not in _MODES:
-            raise InvalidInputError(f"cache must be one of {', '.join(_MODES)}, got {mode!r}")
+        self, kwargs: dict[str, Any], tenant: str | None, agent: str | None, controls: Controls
+    ) -> Call:
         tenant = _keys.validate_id(tenant if tenant is not None else self.tenant, "tenant")
         agent = _keys.validate_id(agent if agent is not None else self.agent, "agent")
+        kwargs = given(kwargs)
         model = str(kwargs.get("model", ""))
-        messages = list(kwargs.get("messages") or [])
-        last = max(
-            (
-                i
-                for i, m in enumerate(messages)
-                if isinstance(m, Mapping) and m.get("role") == "user"
-            ),
-            default=-1,
-        )
-        key_text = _text_blocks(messages[last].get("content")) if last >= 0 else None
-        context = {k: v for k, v in kwargs.items() if k not in _NEUTRAL}
-        if "system" in context:
-            context["system"] = _as_blocks(context["system"])
-        before, after = (messages[:last], messages[last + 1 :]) if last >= 0 else (messages, [])
-        context["messages_before"] = [_canonical_message(m) for m in before]
-        context["messages_after"] = [_canonical_message(m) for m in after]
-        canonical = json.dumps(_strip_markers(context), sort_keys=True, default=str)
-        scope = f"{self.adapter.name}:{model}:{_keys.digest(canonical)}"
+        key_text, scope = self.scope(kwargs)
         llm = self.settings.llm
+        mode = controls.mode
         stream = bool(kwargs.get("stream"))
         record = stream and (
-            llm.cache_streaming if cache_streaming is None else bool(cache_streaming)
+            llm.cache_streaming if controls.streaming is None else controls.streaming
         )
         extra_body = kwargs.get("extra_body")
         temperature = kwargs.get("temperature")
@@ -310,6 +258,8 @@ class LLMCore:
         reason = ""
         if mode == "bypass":
             reason = "bypass requested"
+        elif skip := self.adapter.skip_reason(kwargs):
+            reason = skip
         elif stream and not record:
             reason = "streaming call (passed through uncached)"
         elif isinstance(temperature, int | float) and temperature > llm.max_cacheable_temperature:
@@ -326,11 +276,11 @@ class LLMCore:
             request=request,
             tenant=tenant,
             agent=agent,
-            mode=cast(CacheMode, mode),
+            controls=controls,
             model=model,
             key_text=key_text,
             scope=scope,
-            lookup=not reason and mode == "use",
+            lookup=not reason and controls.looks_up,
             skip_reason=reason,
             stream=stream,
             plan=plan,
@@ -387,6 +337,10 @@ class LLMCore:
         """(store arguments or None, note) for a provider response."""
         if call.skip_reason:
             return None, call.skip_reason
+        if not call.controls.stores:
+            return None, f"not stored (cache={call.controls.mode!r})"
+        if unfinished := self.adapter.unfinished(response):
+            return None, unfinished
         if self.adapter.is_tool_use(response) and not self.settings.llm.cache_tool_use:
             return None, "tool-use response not stored (llm.cache_tool_use is off)"
         usage = Usage.from_response(response)
@@ -397,14 +351,17 @@ class LLMCore:
             "usage": usage.model_dump(),
         }
         text = self.answer_text(response)
-        return {
+        store: dict[str, Any] = {
             "prompt": call.key_text,
             "response": text,
             "tenant": call.tenant,
             "agent": call.agent,
             "model": call.scope,
             "metadata": metadata,
-        }, ""
+        }
+        if call.controls.ttl is not None:
+            store["ttl"] = call.controls.ttl
+        return store, ""
 
     def explore_outcome(
         self, found: CheckResult, store: dict[str, Any] | None, note: str, correct: bool | None

@@ -44,7 +44,12 @@ class CacheInfo:
 
 
 def cache_info(response: Any) -> CacheInfo | None:
-    """The ``CacheInfo`` of a response returned by a cached client (None otherwise)."""
+    """The ``CacheInfo`` of a response returned by a cached client (None otherwise).
+
+    The one place for hit metadata on every cached surface (``messages``,
+    ``chat.completions``, ``responses``; sync and async; a stream once it is
+    read): ``layer``, ``similarity``, ``entry_id``, ``cost``, ``stored``, ``note``.
+    """
     info = getattr(response, "_agentcache", None)
     return info if isinstance(info, CacheInfo) else None
 

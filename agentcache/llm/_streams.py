@@ -13,7 +13,9 @@ returns a ``ReplayStream`` of the same SDK event types the provider sends:
   call asked for ``stream_options={"include_usage": True}``).
 
 The replay sends each content block as one delta: callers that concatenate
-deltas get the stored text exactly, with no artificial pauses.
+deltas get the stored text exactly, with no artificial pauses. The Responses
+API's assembler and replay events live in ``_responses``; the stream classes
+here carry them unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from anthropic.types import (
     RawContentBlockDeltaEvent,
@@ -53,6 +55,16 @@ def _as_dict(event: Any) -> dict[str, Any]:
 
 
 # -- assembling -----------------------------------------------------------------------------
+
+
+class Assembler(Protocol):
+    """Builds one response body from a provider's stream events."""
+
+    def add(self, event: Any) -> None: ...
+
+    def result(self) -> dict[str, Any] | None:
+        """The assembled body, or None when the stream did not complete."""
+        ...
 
 
 class AnthropicAssembler:
@@ -336,7 +348,7 @@ class RecordingStream(_SyncStream):
     def __init__(
         self,
         inner: Any,
-        assembler: AnthropicAssembler | OpenAIAssembler,
+        assembler: Assembler,
         on_complete: Callable[[dict[str, Any] | None], Any],
         hide: Callable[[Any], bool] | None = None,
     ) -> None:
@@ -345,7 +357,7 @@ class RecordingStream(_SyncStream):
 
     def _run(
         self,
-        assembler: AnthropicAssembler | OpenAIAssembler,
+        assembler: Assembler,
         on_complete: Callable[[dict[str, Any] | None], Any],
         hide: Callable[[Any], bool] | None,
     ) -> Iterator[Any]:
@@ -365,7 +377,7 @@ class AsyncRecordingStream(_AsyncStream):
     def __init__(
         self,
         inner: Any,
-        assembler: AnthropicAssembler | OpenAIAssembler,
+        assembler: Assembler,
         on_complete: Callable[[dict[str, Any] | None], Awaitable[Any]],
         hide: Callable[[Any], bool] | None = None,
     ) -> None:
@@ -374,7 +386,7 @@ class AsyncRecordingStream(_AsyncStream):
 
     async def _run(
         self,
-        assembler: AnthropicAssembler | OpenAIAssembler,
+        assembler: Assembler,
         on_complete: Callable[[dict[str, Any] | None], Awaitable[Any]],
         hide: Callable[[Any], bool] | None,
     ) -> AsyncIterator[Any]:

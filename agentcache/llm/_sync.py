@@ -2,32 +2,38 @@
 # Source: agentcache/llm/_async.py
 """Cached Anthropic and OpenAI clients: semantic cache first, provider prompt caching second.
 
-Adoption is one line; calls keep the SDK's shape, with four optional
-keyword-only arguments::
+Adoption is one line; calls keep the SDK's shape, with optional keyword-only
+arguments (the per-request controls, see ``_controls``)::
 
     client = CachedAnthropic(anthropic.Anthropic(), settings=settings)
     reply = client.messages.create(model=..., max_tokens=..., system=..., messages=[...],
                                    tenant="acme", agent="support", cache="use",
-                                   cache_streaming=None)
+                                   cache_streaming=None, cache_ttl=None, cache_max_age=None,
+                                   cache_threshold=None)
     cache_info(reply).layer   # "semantic", "exact" or "provider"
 
-Each call keys the semantic cache on the last user turn, within a *scope*: a
-digest of the model, system prompt, tools, earlier turns and every parameter
-that can change the answer (temperature, max_tokens, ...). The scope is the
-semantic cache's ``model`` filter, so an answer is never reused across system
-prompts, models, conversations or tenants. A hit returns a real SDK object
-(``anthropic.types.Message`` / ``openai.types.chat.ChatCompletion``) rebuilt
-from the stored JSON; a miss calls the provider with prompt caching applied.
-``cache="bypass"`` skips the semantic cache, ``"refresh"`` skips the lookup
-but stores the new answer. Calls above ``settings.llm.max_cacheable_temperature``,
-tool-use answers (unless ``settings.llm.cache_tool_use``) and errors are not
-stored.
+The cached calls are ``messages.create`` (Anthropic), ``chat.completions.create``
+and ``responses.create`` (OpenAI). Each call keys the semantic cache on the last
+user turn (input item), within a *scope*: a digest of the model, system prompt
+or instructions, tools, earlier turns and every parameter that can change the
+answer (temperature, max_tokens, ...). The scope is the semantic cache's
+``model`` filter, so an answer is never reused across system prompts, models,
+conversations or tenants. A hit returns a real SDK object (``Message``,
+``ChatCompletion``, ``Response``) rebuilt from the stored JSON; a miss calls
+the provider with prompt caching applied. ``cache="bypass"`` skips the
+semantic cache, ``"lookup_only"`` never stores, ``"store_only"`` (or
+``"refresh"``) skips the lookup but stores the new answer. Calls above
+``settings.llm.max_cacheable_temperature``, tool-use answers (unless
+``settings.llm.cache_tool_use``) and errors are not stored. Hit metadata
+(layer, similarity, entry id, cost and saving) is in ``cache_info(reply)``.
 
 Streaming calls pass through uncached unless opted in (``settings.llm.cache_streaming``
 or ``cache_streaming=True`` per call). Then a miss yields the provider's events
 unchanged and stores the assembled response once the stream completes without
 error, and a hit replays the stored response as the SDK's own stream events (no
 HTTP call), so code written for streams works unchanged; see ``_streams``.
+The SDK's ``with_raw_response``, ``with_streaming_response``, ``stream()`` and
+``parse()`` are passed through uncached.
 
 This file is the source of both forms: ``_sync.py`` is generated from it by
 scripts/unasync.py (``async``/``await`` dropped, ``Async`` names renamed).
@@ -43,7 +49,8 @@ import anthropic
 import openai
 
 from agentcache.llm._base import _AnthropicBase, _ClientBase, _OpenAIBase, _Resource
-from agentcache.llm._core import CacheMode, Call, answers_verdict, vectors_agree
+from agentcache.llm._controls import CacheMode, Controls, controls
+from agentcache.llm._core import Call, LLMCore, answers_verdict, vectors_agree
 from agentcache.llm._streams import RecordingStream, ReplayStream
 from agentcache.llm._types import ResponseCache
 from agentcache.metrics._counters import Metrics
@@ -69,30 +76,33 @@ class _CachedClient(_ClientBase):
         # The convenience constructor (settings only): a semantic cache of our own.
         return SemanticCache(self.settings, vectorizer=vectorizer, metrics=metrics)
 
-    def _cached(self, resource: Any) -> _Resource:
+    def _cached(self, resource: Any, core: LLMCore) -> _Resource:
         def create(
             *, tenant: str | None = None, agent: str | None = None,
-            cache: CacheMode = "use", cache_streaming: bool | None = None, **kwargs: Any,
+            cache: CacheMode = "use", cache_streaming: bool | None = None,
+            cache_ttl: int | None = None, cache_max_age: float | None = None,
+            cache_threshold: float | None = None, **kwargs: Any,
         ) -> Any:  # fmt: skip
+            wanted = controls(cache, cache_streaming, cache_ttl, cache_max_age, cache_threshold)
             # Read per call, so an SDK method patched after construction is honoured.
             sdk_create = resource.create
-            return self._create(sdk_create, tenant, agent, cache, cache_streaming, kwargs)
+            return self._create(core, sdk_create, tenant, agent, wanted, kwargs)
 
         return _Resource(resource, create)
 
     def _create(
-        self, sdk_create: Callable[..., Any], tenant: str | None, agent: str | None,
-        cache: str, cache_streaming: bool | None, kwargs: dict[str, Any],
+        self, core: LLMCore, sdk_create: Callable[..., Any], tenant: str | None,
+        agent: str | None, wanted: Controls, kwargs: dict[str, Any],
     ) -> Any:  # fmt: skip
-        core = self._core
-        call = core.prepare(kwargs, tenant, agent, cache, cache_streaming)
+        call = core.prepare(kwargs, tenant, agent, wanted)
         if call.stream and not call.record:
             return sdk_create(**call.request)
         found = None
         if call.lookup:
             found = self.cache.lookup(
-                call.key_text or "", tenant=call.tenant, agent=call.agent, model=call.scope
-            )
+                call.key_text or "", tenant=call.tenant, agent=call.agent, model=call.scope,
+                **wanted.lookup_options(),
+            )  # fmt: skip
             response = core.from_hit(call, found.hit) if found.hit is not None else None
             if response is not None:
                 if call.stream:
@@ -102,30 +112,32 @@ class _CachedClient(_ClientBase):
         if call.stream:
 
             def on_complete(body: dict[str, Any] | None) -> Any | None:
-                return self._answered(call, core.assembled(body), found)
+                return self._answered(core, call, core.assembled(body), found)
 
             stream = sdk_create(**call.request)
             return RecordingStream(stream, core.adapter.assembler(), on_complete, call.hide)
-        return self._answered(call, sdk_create(**call.request), found)
+        return self._answered(core, call, sdk_create(**call.request), found)
 
     def _answered(
-        self, call: Call, response: Any | None, found: CheckResult | None = None
+        self, core: LLMCore, call: Call, response: Any | None, found: CheckResult | None = None
     ) -> Any | None:
         if response is None:
             return None
-        store, note = self._core.after_call(call, response)
+        store, note = core.after_call(call, response)
         if found is not None and found.explore and found.candidate is not None:
-            correct = self._verify(call, found, response)
-            store, note = self._core.explore_outcome(found, store, note, correct)
+            correct = self._verify(core, call, found, response)
+            store, note = core.explore_outcome(found, store, note, correct)
         if store is not None:
             self.cache.store(**store)
-        return self._core.finish(call, response, store is not None, note)
+        return core.finish(call, response, store is not None, note)
 
-    def _verify(self, call: Call, found: CheckResult, response: Any) -> bool | None:
+    def _verify(
+        self, core: LLMCore, call: Call, found: CheckResult, response: Any
+    ) -> bool | None:
         """The explore step: is the fresh answer the cached one? Sends the feedback."""
         cand = found.candidate
         assert cand is not None
-        fresh = self._core.answer_text(response)
+        fresh = core.answer_text(response)
         correct = answers_verdict(cand.response, fresh)
         if correct is None:
             try:
@@ -169,7 +181,7 @@ class CachedAnthropic(_CachedClient, _AnthropicBase):
 
 class CachedOpenAI(_CachedClient, _OpenAIBase):
     """``openai.OpenAI`` with a semantic cache and prompt caching on
-    ``chat.completions.create``.
+    ``chat.completions.create`` and ``responses.create``.
 
     Takes the same arguments as ``CachedAnthropic``.
     """

@@ -2,7 +2,10 @@
 
 The clients (``_async``/``_sync``) talk to the semantic cache only through
 these few methods, so they depend on this contract, not on the cache's
-construction. A ``SemanticCache`` / ``AsyncSemanticCache`` satisfies them;
+construction. The per-request controls reach the cache as optional keyword
+arguments, passed only when a call sets them: ``threshold`` and ``max_age`` to
+``lookup``, ``ttl`` to ``store`` (a cache without them still serves calls that
+do not use those controls). A ``SemanticCache`` / ``AsyncSemanticCache`` satisfies them;
 the composer (``AgentCache.anthropic()``, or a client's convenience
 constructor given only settings) hands one in.
 """

@@ -6,6 +6,8 @@ One ``Usage`` shape for both providers, whose counting rules differ:
   ``cache_creation_input_tokens`` (written) and ``cache_read_input_tokens``.
 * OpenAI reports ``prompt_tokens`` *including* the cached ones
   (``prompt_tokens_details.cached_tokens``); writes are not billed extra.
+  The Responses API names them ``input_tokens`` and
+  ``input_tokens_details.cached_tokens`` (also including the cached ones).
 
 ``Usage.input_tokens`` is always the uncached input billed at the base rate, so
 ``input + cache_write + cache_read`` is the whole prompt for either provider.
@@ -108,11 +110,34 @@ class Usage(BaseModel):
         )
 
     @classmethod
+    def from_openai_responses(cls, response_or_usage: Any) -> Usage:
+        """From an OpenAI Responses API ``Response`` (or its ``usage``).
+
+        Like Chat Completions, ``input_tokens`` includes the cached ones
+        (``input_tokens_details.cached_tokens``); ``cache_write_tokens``, when
+        reported, is the part written to the cache.
+        """
+        usage = read_field(response_or_usage, "usage") or response_or_usage
+        details = read_field(usage, "input_tokens_details")
+        total_in = _int(read_field(usage, "input_tokens"))
+        cached = min(_int(read_field(details, "cached_tokens")), total_in)
+        written = min(_int(read_field(details, "cache_write_tokens")), total_in - cached)
+        return cls(
+            input_tokens=total_in - cached - written,
+            output_tokens=_int(read_field(usage, "output_tokens")),
+            cache_write_tokens=written,
+            cache_read_tokens=cached,
+        )
+
+    @classmethod
     def from_response(cls, response: Any) -> Usage:
-        """From either provider's response, told apart by its usage field names."""
+        """From any provider's response, told apart by its usage field names
+        (``prompt_tokens``: Chat Completions; ``input_tokens_details``: Responses)."""
         usage = read_field(response, "usage") or response
         if read_field(usage, "prompt_tokens") is not None:
             return cls.from_openai(usage)
+        if read_field(usage, "input_tokens_details") is not None:
+            return cls.from_openai_responses(usage)
         return cls.from_anthropic(usage)
 
 

@@ -1,4 +1,4 @@
-"""OpenAI prompt caching: keep a Chat Completions request cache-friendly.
+"""OpenAI prompt caching: keep a Chat Completions or Responses request cache-friendly.
 
 OpenAI caches automatically (developers.openai.com/api/docs/guides/prompt-caching,
 read 2025-11): prompts of 1024 tokens or more, matched on an exact prefix, with
@@ -24,6 +24,9 @@ from agentcache.settings import PromptCachingSettings
 OPENAI_MIN_CACHEABLE_TOKENS = 1024
 OPENAI_CACHE_INCREMENT = 128
 _STATIC_ROLES = frozenset({"system", "developer"})
+# Keys a framework generates per run rather than per tenant (the OpenAI Agents SDK's
+# "agents-sdk:run:<uuid>"): they scatter one tenant's traffic, so the tenant's key wins.
+_PER_RUN_KEY_PREFIXES = ("agents-sdk:",)
 
 
 def prompt_cache_key(tenant: str, agent: str | None = None) -> str:
@@ -62,13 +65,43 @@ def apply_openai_caching(
 ) -> OpenAICachePlan:
     """Add ``prompt_cache_key`` to a ``chat.completions.create`` request (copied, not mutated).
 
-    A key the caller set is kept. ``static_prefix_tokens`` estimates the tools
+    A key the caller set is kept, except a framework's per-run key (the Agents SDK's
+    ``agents-sdk:run:...``), which the tenant's key replaces: a key per run spreads
+    one tenant's identical prefixes over machines. ``static_prefix_tokens`` estimates the tools
     plus the leading system/developer messages (see ``estimate_tokens``).
     """
-    cfg = settings or PromptCachingSettings()
-    shaped = dict(request)
     messages = list(request.get("messages") or [])
     static = estimate_tokens(list(request.get("tools") or []))
+    return _plan(request, messages, "messages", static, tenant, agent, settings)
+
+
+def apply_openai_responses_caching(
+    request: Mapping[str, Any],
+    *,
+    tenant: str,
+    agent: str | None = None,
+    settings: PromptCachingSettings | None = None,
+) -> OpenAICachePlan:
+    """``apply_openai_caching`` for a ``responses.create`` request: the static prefix
+    is the tools, the ``instructions`` and the leading system/developer input items."""
+    raw = request.get("input")
+    items = list(raw) if isinstance(raw, list | tuple) else [{"role": "user", "content": raw}]
+    static = estimate_tokens(list(request.get("tools") or []))
+    static += estimate_tokens(request.get("instructions") or "")
+    return _plan(request, items, "input", static, tenant, agent, settings)
+
+
+def _plan(
+    request: Mapping[str, Any],
+    messages: list[Any],
+    field_name: str,
+    static: int,
+    tenant: str,
+    agent: str | None,
+    settings: PromptCachingSettings | None,
+) -> OpenAICachePlan:
+    cfg = settings or PromptCachingSettings()
+    shaped = dict(request)
     seen_dynamic = False
     notes: list[str] = []
     for i, message in enumerate(messages):
@@ -76,7 +109,7 @@ def apply_openai_caching(
         if role in _STATIC_ROLES:
             if seen_dynamic:
                 notes.append(
-                    f"messages[{i}] is a {role} message after the conversation started; "
+                    f"{field_name}[{i}] is a {role} message after the conversation started; "
                     "content before it is all that can share a cached prefix"
                 )
             else:
@@ -89,12 +122,15 @@ def apply_openai_caching(
             f"{OPENAI_MIN_CACHEABLE_TOKENS} tokens, so only long conversations will hit"
         )
     key: str | None = None
+    given = request.get("prompt_cache_key")
     if not cfg.enabled:
         notes.append("prompt caching disabled in settings")
-    elif "prompt_cache_key" in request:
-        key = str(request["prompt_cache_key"])
+    elif given is not None and not str(given).startswith(_PER_RUN_KEY_PREFIXES):
+        key = str(given)
         notes.append("caller's prompt_cache_key kept")
     elif cfg.openai_prompt_cache_key:
+        if given is not None:
+            notes.append(f"per-run prompt_cache_key {given!r} replaced by the tenant's")
         key = prompt_cache_key(tenant, agent)
         shaped["prompt_cache_key"] = key
     return OpenAICachePlan(

@@ -4,6 +4,7 @@
 
 * ``POST /v1/messages`` (Anthropic Messages, JSON or SSE streaming),
 * ``POST /v1/chat/completions`` (OpenAI Chat Completions, JSON or SSE),
+* ``POST /v1/responses`` (OpenAI Responses, JSON or SSE; ``_provider_responses``),
 * ``POST /v1/embeddings`` (OpenAI Embeddings, float or base64),
 
 with realistic bodies, so the official SDKs run unchanged over real HTTP::
@@ -39,11 +40,13 @@ import numpy as np
 from agentcache._redis.server import Served
 from agentcache.prompt_caching.anthropic import min_cacheable_tokens
 from agentcache.testing._provider_events import anthropic_events, compact, openai_chunks, sse_frame
+from agentcache.testing._provider_responses import build_response, response_events
 from agentcache.testing.vectors import HashingVectorizer
 
 MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
+RESPONSES = "/v1/responses"
 
 _LOOKBACK_BLOCKS = 20  # Anthropic checks this many blocks back from each breakpoint
 _TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
@@ -499,10 +502,13 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = provider.openai_completion(body)
             elif path == EMBEDDINGS:
                 payload = provider.openai_embeddings(body)
+            elif path == RESPONSES:  # the responder sees the input as chat `messages` too
+                respond = lambda view: provider.responder(RESPONSES, view)  # noqa: E731
+                payload = build_response(body, respond, provider._openai_prompt)
             else:
                 raise _HTTPError(404, f"no route for POST {path}")
-        except _HTTPError as exc:
-            self._error(path, exc.status, exc.message)
+        except (_HTTPError, ValueError) as exc:  # ValueError: a refused Responses request
+            self._error(path, getattr(exc, "status", 400), str(exc))
             return
         if provider.latency > 0:
             time.sleep(provider.latency)
@@ -512,6 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = [(None, compact(c)) for c in openai_chunks(payload, include)]
             self._sse([*chunks, (None, "[DONE]")])
+        elif body.get("stream") and path == RESPONSES:
+            self._sse([(e["type"], compact(e)) for e in response_events(payload)])
         else:
             self._json(200, payload)
 

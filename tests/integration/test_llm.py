@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import itertools
 import warnings
@@ -33,7 +34,7 @@ from agentcache.llm import (
 )
 from agentcache.semantic import AsyncSemanticCache, SemanticCache
 from agentcache.settings import AgentCacheSettings
-from agentcache.testing.provider import CHAT, MESSAGES, ProviderServer
+from agentcache.testing.provider import CHAT, MESSAGES, RESPONSES, ProviderServer
 from agentcache.testing.vectors import HashingVectorizer
 
 SONNET = "claude-sonnet-4-5"
@@ -434,3 +435,131 @@ def test_shared_cache_object_is_not_closed(
     assert cache.count() == 1  # still usable: the caller owns it
     cache.close()
     sdk.close()
+
+
+# -- per-request controls, on every cached surface ------------------------------------------
+
+_SURFACES = [
+    (kind, mode) for kind in ("messages", "chat", "responses") for mode in ("sync", "async")
+]
+
+
+async def _maybe(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _answer(kind: str, reply: Any) -> str:
+    if kind == "messages":
+        return str(reply.content[0].text)
+    if kind == "chat":
+        return str(reply.choices[0].message.content)
+    return str(reply.output_text)
+
+
+class _Surface:
+    """One cached ``create`` (sync or async) with the request shape it takes."""
+
+    def __init__(self, kind: str, client: Any, path: str) -> None:
+        self.kind, self.client, self.path = kind, client, path
+
+    def create(self, question: str, **extra: Any) -> Any:
+        if self.kind == "messages":
+            body = {
+                "model": SONNET,
+                "max_tokens": 200,
+                "messages": [{"role": "user", "content": question}],
+            }
+            return self.client.messages.create(**body, **extra)
+        if self.kind == "chat":
+            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": question}]}
+            return self.client.chat.completions.create(**body, **extra)
+        return self.client.responses.create(model="gpt-4o", input=question, **extra)
+
+    async def ask(self, question: str, **extra: Any) -> tuple[Any, Any]:
+        reply = await _maybe(self.create(question, **extra))
+        return reply, cache_info(reply)
+
+
+@pytest.mark.parametrize(("kind", "mode"), _SURFACES)
+async def test_per_request_controls_on_every_surface(
+    kind: str,
+    mode: str,
+    server: ProviderServer,
+    settings: AgentCacheSettings,
+    redis_client: Any,
+) -> None:
+    vectorizer = HashingVectorizer(32)
+    anthropic_sdk: Any
+    openai_sdk: Any
+    if mode == "sync":
+        cache: Any = SemanticCache(settings, vectorizer=vectorizer)
+        anthropic_sdk = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k")
+        openai_sdk = openai.OpenAI(base_url=server.openai_base_url, api_key="k")
+        wrappers: tuple[Any, Any] = (CachedAnthropic, CachedOpenAI)
+    else:
+        cache = AsyncSemanticCache(settings, vectorizer=vectorizer)
+        anthropic_sdk = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key="k")
+        openai_sdk = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k")
+        wrappers = (AsyncCachedAnthropic, AsyncCachedOpenAI)
+    sdk, wrapper = (anthropic_sdk, wrappers[0]) if kind == "messages" else (openai_sdk, wrappers[1])
+    path = {"messages": MESSAGES, "chat": CHAT, "responses": RESPONSES}[kind]
+    surface = _Surface(kind, wrapper(sdk, settings=settings, cache=cache), path)
+    count = lambda: _maybe(cache.count("default", "default"))  # noqa: E731
+    q1 = "What is the refund window?"
+
+    # lookup_only: a miss goes to the provider and is not stored.
+    _, info = await surface.ask(q1, cache="lookup_only")
+    assert info.layer == "provider" and not info.stored and "lookup_only" in info.note
+    assert await count() == 0
+
+    # cache_ttl: the stored entry expires after that many seconds.
+    first, info = await surface.ask(q1, cache_ttl=120)
+    assert info.stored
+    hit, info = await surface.ask(q1, cache="lookup_only")
+    assert info.layer == "exact" and _answer(kind, hit) == _answer(kind, first)
+    assert 100 < redis_client.ttl(cache.core.entry_key("default", info.entry_id)) <= 120
+
+    # store_only (and its old name refresh): no lookup, the fresh answer replaces the entry.
+    for name in ("store_only", "refresh"):
+        fresh, info = await surface.ask(q1, cache=name)
+        assert info.layer == "provider" and info.stored
+        assert _answer(kind, fresh) != _answer(kind, first)
+        served, info = await surface.ask(q1)
+        assert info.hit and _answer(kind, served) == _answer(kind, fresh)
+    assert server.requests[path] == 4
+
+    # cache_max_age: an entry stored 300 s ago is too old for 60 s, young enough for 600 s.
+    real_clock = cache.core.clock
+    cache.core.clock = lambda: real_clock() + 300
+    try:
+        _, info = await surface.ask(q1, cache_max_age=600)
+        assert info.hit
+        renewed, info = await surface.ask(q1, cache_max_age=60)
+        assert info.layer == "provider" and info.stored  # the miss stored a fresh entry
+        again, info = await surface.ask(q1, cache_max_age=60)
+        assert info.hit and _answer(kind, again) == _answer(kind, renewed)
+    finally:
+        cache.core.clock = real_clock
+    assert server.requests[path] == 5
+
+    # cache_threshold: a looser bar for one call serves a near question.
+    await surface.ask("How do I reset my password?")
+    near = "How can I reset my password quickly?"  # cosine 0.82 with the 32-dim hash vectors
+    _, info = await surface.ask(near, cache="lookup_only")
+    assert info.layer == "provider"  # below the default threshold (0.95)
+    _, info = await surface.ask(near, cache="lookup_only", cache_threshold=0.8)
+    assert info.layer == "semantic" and 0.8 <= info.similarity < 0.95
+    assert server.requests[path] == 7
+
+    # Bad controls are refused before anything is sent.
+    for bad in ({"cache_ttl": 0}, {"cache_max_age": -1}, {"cache_threshold": 2}, {"cache": "x"}):
+        with pytest.raises(InvalidInputError):
+            await surface.ask(q1, **bad)
+    # The SDK's "not given" sentinels do not change the scope (a hit, not a new entry).
+    unset = anthropic.omit if kind == "messages" else openai.omit
+    _, info = await surface.ask(q1, temperature=unset)
+    assert info.hit
+    assert server.requests[path] == 7
+
+    await _maybe(cache.aclose() if mode == "async" else cache.close())
+    await _maybe(sdk.close())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
+from openai.types.responses import ResponseUsage
 
 from agentcache.exceptions import ConfigurationError
 from agentcache.prompt_caching.costs import CostReport, PriceTable, Usage, total
@@ -74,6 +75,26 @@ def test_openai_usage_prompt_tokens_include_cached() -> None:
     assert usage == Usage(input_tokens=79, output_tokens=10, cache_read_tokens=2176)
     assert usage.prompt_tokens == 2255  # what OpenAI called prompt_tokens
     assert Usage.from_response(OPENAI_BODY) == usage
+
+
+def test_openai_responses_usage_reads_cached_tokens() -> None:
+    # A Responses API usage: input_tokens include the cached ones, as prompt_tokens do.
+    usage_body = {
+        "input_tokens": 2255,
+        "input_tokens_details": {"cached_tokens": 2176, "cache_write_tokens": 0},
+        "output_tokens": 10,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 2265,
+    }
+    body = {**OPENAI_BODY, "usage": usage_body}
+    expected = Usage(input_tokens=79, output_tokens=10, cache_read_tokens=2176)
+    assert Usage.from_response(body) == expected  # was read as 2255 uncached, 0 read
+    assert Usage.from_response(ResponseUsage.model_validate(usage_body)) == expected
+    details = {"cached_tokens": 0, "cache_write_tokens": 2000}
+    written = {**usage_body, "input_tokens_details": details}
+    assert Usage.from_response(written) == Usage(
+        input_tokens=255, output_tokens=10, cache_write_tokens=2000
+    )
 
 
 def test_anthropic_cost_by_hand(prices: PriceTable) -> None:

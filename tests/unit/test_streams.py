@@ -102,3 +102,45 @@ def test_openai_stream_without_finish_reason_assembles_to_nothing() -> None:
     for chunk in openai_replay(COMPLETION, include_usage=False)[:-1]:
         assembler.add(chunk)
     assert assembler.result() is None
+
+
+def _responses_body(output: list[dict[str, Any]]) -> dict[str, Any]:
+    from agentcache.testing._provider_responses import build_response
+
+    body = build_response(
+        {"model": "gpt-4.1-mini", "input": "Hi"}, lambda view: "x", lambda view: (9, 0)
+    )
+    return {**body, "output": output}
+
+
+def test_responses_replay_round_trips_text_refusal_and_function_call() -> None:
+    from openai.types.responses import Response
+
+    from agentcache.llm._responses import ResponsesAssembler, responses_replay
+
+    text = {"type": "output_text", "text": "Hello there, a long answer.", "annotations": []}
+    refusal = {"type": "refusal", "refusal": "No."}
+    message = {"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+               "content": [text, refusal]}  # fmt: skip
+    call = {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+            "name": "order", "arguments": '{"id": 42}'}  # fmt: skip
+    stored = Response.model_validate(_responses_body([message, call]))
+    events = responses_replay(stored.model_dump(mode="json"))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert deltas == [text["text"]]  # one delta per text part
+    args = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+    assert args == ['{"id": 42}']
+    assembler = ResponsesAssembler()
+    for event in events:
+        assembler.add(event)
+    assembled = Response.model_validate(assembler.result())
+    assert assembled.model_dump(mode="json") == stored.model_dump(mode="json")
+    # A stream without its response.completed event assembles nothing.
+    cut = ResponsesAssembler()
+    for event in events[:-1]:
+        cut.add(event)
+    assert cut.result() is None
