@@ -139,15 +139,26 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
         model: str | None = None,
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
+        max_age: float | None = None,
     ) -> CacheHit | None:
         """The cached response for ``prompt`` in this tenant/agent(/model), or None.
 
         ``threshold`` is the minimum cosine similarity for a hit (higher is
-        stricter); the settings' value when omitted. ``lookup`` takes the same
+        stricter); the settings' value when omitted. ``max_age``: serve only
+        an entry stored less than this many seconds ago (an older one, exact
+        repeat included, is a miss); any age when omitted (entries still expire
+        by the ``ttl`` they were stored with). ``vector``: the prompt's vector,
+        if the caller has it (saves the embedding). ``lookup`` takes the same
         arguments and also says why, and which entry the decision was about.
         """
         found = await self.lookup(
-            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+            prompt,
+            tenant=tenant,
+            agent=agent,
+            model=model,
+            threshold=threshold,
+            vector=vector,
+            max_age=max_age,
         )
         return found.hit
 
@@ -160,6 +171,7 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
         model: str | None = None,
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
+        max_age: float | None = None,
     ) -> CheckResult:
         """``check``, explained: the hit (or None), the policy's reason, the best
         candidate, and whether the caller should verify it against the model
@@ -168,23 +180,30 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
+        age = core.validate_max_age(max_age)
         query_vector = core.vector(vector) if vector is not None else None
         with scoped(scope.tenant, scope.agent):
-            return await self._lookup(scope, prompt, minimum, query_vector)
+            return await self._lookup(scope, prompt, minimum, query_vector, age)
 
     async def _lookup(
-        self, scope: Scope, prompt: str, minimum: float, query_vector: Vector | None
+        self,
+        scope: Scope,
+        prompt: str,
+        minimum: float,
+        query_vector: Vector | None,
+        max_age: float | None,
     ) -> CheckResult:
         core = self.core
         if not await self._ready():
             return self._unavailable()
+        since = core.oldest(max_age)
         exact_match = self.settings.semantic.exact_match
         reply = None
         if exact_match and query_vector is not None and self._cluster is None:
             # The caller brought the vector: probe and search in one round trip.
             blob = core.vector_bytes(query_vector)
             pair = await self.guard.arun(
-                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
+                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum, since)
             )
             if pair is None:
                 return self._unavailable()
@@ -192,7 +211,7 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
         elif exact_match:
-            exact = await self.guard.arun("check", lambda: self._check_exact(scope, prompt))
+            exact = await self.guard.arun("check", lambda: self._check_exact(scope, prompt, since))
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
         if reply is None:
@@ -202,7 +221,7 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
                     return self._unavailable()
             blob = core.vector_bytes(query_vector)
             reply = await self.guard.arun(
-                "check", lambda: self._vector_search(scope, blob, minimum)
+                "check", lambda: self._vector_search(scope, blob, minimum, since)
             )
             if reply is None:
                 return self._unavailable()
@@ -230,8 +249,10 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
             self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
             return [*(await self.client.hmget(keys[0], PAYLOAD_READ)), 0]
 
-    async def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
-        keys, args, entry_id = self.core.exact_args(scope, prompt)
+    async def _check_exact(
+        self, scope: Scope, prompt: str, since: float | None
+    ) -> CacheHit | None:
+        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
         values = await self._exact_script(keys=keys, args=args)
         if not values:
             return None
@@ -251,13 +272,15 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
             queries.planner_failed(scope, index_key)
         return index_key
 
-    async def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
+    async def _vector_search(
+        self, scope: Scope, blob: bytes, minimum: float, since: float | None
+    ) -> Any:
         index_key = await self._plan(scope)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
         return await self._search(command, scope.tenant)
 
     async def _exact_and_search(
-        self, scope: Scope, prompt: str, blob: bytes, minimum: float
+        self, scope: Scope, prompt: str, blob: bytes, minimum: float, since: float | None
     ) -> tuple[CacheHit | None, Any]:
         """The exact-repeat probe and the vector search, pipelined (not on a cluster).
 
@@ -265,8 +288,8 @@ class AsyncSemanticCache(AsyncSemanticIndex, AsyncShell):
         fault and the search goes on; an exact hit never depends on the search.
         """
         index_key = await self._plan(scope)
-        keys, args, entry_id = self.core.exact_args(scope, prompt)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key)
+        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
         pipe = self.client.pipeline(transaction=False)
         pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
         pipe.execute_command(*command)

@@ -331,7 +331,13 @@ class SemanticCore(InputChecks, Decisions):
         args = [now, ttl, cap, entry_id, self.tenant_entry_prefix(scope.tenant), *fields]
         return keys, args, entry_id
 
-    def exact_args(self, scope: Scope, prompt: str) -> tuple[list[str], list[Any], str]:
+    def oldest(self, max_age: float | None) -> float | None:
+        """The oldest ``inserted_at`` a lookup with ``max_age`` serves (None: any)."""
+        return None if max_age is None else self.clock() - max_age
+
+    def exact_args(
+        self, scope: Scope, prompt: str, since: float | None = None
+    ) -> tuple[list[str], list[Any], str]:
         entry_id = self.entry_id(scope, prompt)
         keys = [
             self.entry_key(scope.tenant, entry_id),
@@ -339,7 +345,8 @@ class SemanticCore(InputChecks, Decisions):
             self.hits_key(scope.tenant),
         ]
         touch = "0" if self.settings.semantic.shadow_mode else "1"
-        return keys, [self.clock(), entry_id, touch, *EXACT_FIELDS], entry_id
+        oldest = "" if since is None else repr(since)
+        return keys, [self.clock(), entry_id, touch, oldest, *EXACT_FIELDS], entry_id
 
     def touch_args(
         self, tenant: str, entry_id: str, similarity: float

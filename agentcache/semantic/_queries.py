@@ -24,6 +24,7 @@ class SemanticQueries:
         agent: str | None = None,
         model: str | None = None,
         tag: str | None = None,
+        since: float | None = None,
     ) -> str:
         parts = [f"@tenant:{{{_keys.tag_value(tenant)}}}"]
         if agent is not None:
@@ -32,6 +33,8 @@ class SemanticQueries:
             parts.append(f"@model:{{{_keys.tag_value(model)}}}")
         if tag is not None:
             parts.append(f"@tags:{{{_keys.tag_value(tag)}}}")
+        if since is not None:  # max_age: only entries stored since then
+            parts.append(f"@inserted_at:[{since!r} +inf]")
         return "(" + " ".join(parts) + ")"
 
     def knn_command(
@@ -41,10 +44,12 @@ class SemanticQueries:
         k: int | None = None,
         index_key: str = "",
         planned: bool = True,
+        since: float | None = None,
     ) -> list[Any]:
-        """The filtered KNN; ``planned``: with the hybrid planner's policy (``_hybrid``)."""
+        """The filtered KNN; ``planned``: with the hybrid planner's policy (``_hybrid``);
+        ``since``: only entries inserted at or after that time (``max_age``)."""
         k = k or self.core.settings.semantic.top_k
-        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model)
+        scope_filter = self.filter_expr(scope.tenant, scope.agent, scope.model, since=since)
         policy = self.core.planner.policy(scope, index_key) if planned else None
         hybrid = f" HYBRID_POLICY {policy}" if policy else ""
         query = (
@@ -62,14 +67,21 @@ class SemanticQueries:
         ]  # fmt: skip
 
     def lookup_command(
-        self, scope: Scope, blob: bytes, threshold: float, index_key: str = ""
+        self,
+        scope: Scope,
+        blob: bytes,
+        threshold: float,
+        index_key: str = "",
+        since: float | None = None,
     ) -> list[Any]:
         """The candidate query of a lookup, in the configured form."""
         if self.core.settings.semantic.query == "knn":
-            return self.knn_command(scope, blob, index_key=index_key)
-        return self.nearby_command(scope, blob, threshold)
+            return self.knn_command(scope, blob, index_key=index_key, since=since)
+        return self.nearby_command(scope, blob, threshold, since)
 
-    def nearby_command(self, scope: Scope, blob: bytes, threshold: float) -> list[Any]:
+    def nearby_command(
+        self, scope: Scope, blob: bytes, threshold: float, since: float | None = None
+    ) -> list[Any]:
         """The scope's top-k entries within a radius of the threshold, nearest first.
 
         The radius is the threshold itself, widened by ``LOOSE_BAND`` when near
@@ -82,7 +94,7 @@ class SemanticQueries:
         query = (
             f"@{VECTOR_FIELD}:[VECTOR_RANGE $R $BLOB]=>{{$EPSILON: {cfg.query_epsilon}; "
             f"$YIELD_DISTANCE_AS: {DISTANCE_ALIAS}}} "
-            f"{self.filter_expr(scope.tenant, scope.agent, scope.model)}"
+            f"{self.filter_expr(scope.tenant, scope.agent, scope.model, since=since)}"
         )
         fields = (*self.core.return_fields, DISTANCE_ALIAS)
         return [

@@ -97,17 +97,22 @@ table.insert(values, hits)
 return values
 """.replace("BUMP", _BUMP.replace("SIM", "ARGV[3]"))
 
-# Exact repeat (ARGV: now, id, touch flag, fields): the entry's fields and its hit
-# count, bumped unless in shadow mode, in one round trip.
+# Exact repeat (ARGV: now, id, touch flag, oldest insert time served ('': any), fields):
+# the entry's fields and its hit count, bumped unless in shadow mode, in one round trip.
+# An entry stored before the oldest time (a lookup's max_age) is a miss, left untouched.
 EXACT_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[4] ~= '' then
+  local at = tonumber(redis.call('HGET', KEYS[1], 'inserted_at'))
+  if at == nil or at < tonumber(ARGV[4]) then return false end
+end
 local hits
 if ARGV[3] == '1' then
 BUMP
 else
   hits = tonumber(redis.call('HGET', KEYS[3], ARGV[2])) or 0
 end
-local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 5))
 table.insert(values, hits)
 return values
 """.replace("BUMP", _BUMP.replace("SIM", "'1'"))

@@ -141,15 +141,26 @@ class SemanticCache(SemanticIndex, Shell):
         model: str | None = None,
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
+        max_age: float | None = None,
     ) -> CacheHit | None:
         """The cached response for ``prompt`` in this tenant/agent(/model), or None.
 
         ``threshold`` is the minimum cosine similarity for a hit (higher is
-        stricter); the settings' value when omitted. ``lookup`` takes the same
+        stricter); the settings' value when omitted. ``max_age``: serve only
+        an entry stored less than this many seconds ago (an older one, exact
+        repeat included, is a miss); any age when omitted (entries still expire
+        by the ``ttl`` they were stored with). ``vector``: the prompt's vector,
+        if the caller has it (saves the embedding). ``lookup`` takes the same
         arguments and also says why, and which entry the decision was about.
         """
         found = self.lookup(
-            prompt, tenant=tenant, agent=agent, model=model, threshold=threshold, vector=vector
+            prompt,
+            tenant=tenant,
+            agent=agent,
+            model=model,
+            threshold=threshold,
+            vector=vector,
+            max_age=max_age,
         )
         return found.hit
 
@@ -162,6 +173,7 @@ class SemanticCache(SemanticIndex, Shell):
         model: str | None = None,
         threshold: float | None = None,
         vector: Sequence[float] | Vector | None = None,
+        max_age: float | None = None,
     ) -> CheckResult:
         """``check``, explained: the hit (or None), the policy's reason, the best
         candidate, and whether the caller should verify it against the model
@@ -170,23 +182,30 @@ class SemanticCache(SemanticIndex, Shell):
         scope = core.scope(tenant, agent, model)
         prompt = core.validate_prompt(prompt)
         minimum = core.validate_threshold(threshold)
+        age = core.validate_max_age(max_age)
         query_vector = core.vector(vector) if vector is not None else None
         with scoped(scope.tenant, scope.agent):
-            return self._lookup(scope, prompt, minimum, query_vector)
+            return self._lookup(scope, prompt, minimum, query_vector, age)
 
     def _lookup(
-        self, scope: Scope, prompt: str, minimum: float, query_vector: Vector | None
+        self,
+        scope: Scope,
+        prompt: str,
+        minimum: float,
+        query_vector: Vector | None,
+        max_age: float | None,
     ) -> CheckResult:
         core = self.core
         if not self._ready():
             return self._unavailable()
+        since = core.oldest(max_age)
         exact_match = self.settings.semantic.exact_match
         reply = None
         if exact_match and query_vector is not None and self._cluster is None:
             # The caller brought the vector: probe and search in one round trip.
             blob = core.vector_bytes(query_vector)
             pair = self.guard.run(
-                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum)
+                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum, since)
             )
             if pair is None:
                 return self._unavailable()
@@ -194,7 +213,7 @@ class SemanticCache(SemanticIndex, Shell):
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
         elif exact_match:
-            exact = self.guard.run("check", lambda: self._check_exact(scope, prompt))
+            exact = self.guard.run("check", lambda: self._check_exact(scope, prompt, since))
             if exact is not None:
                 return self._finish(core.exact_result(exact), scope)
         if reply is None:
@@ -204,7 +223,7 @@ class SemanticCache(SemanticIndex, Shell):
                     return self._unavailable()
             blob = core.vector_bytes(query_vector)
             reply = self.guard.run(
-                "check", lambda: self._vector_search(scope, blob, minimum)
+                "check", lambda: self._vector_search(scope, blob, minimum, since)
             )
             if reply is None:
                 return self._unavailable()
@@ -232,8 +251,10 @@ class SemanticCache(SemanticIndex, Shell):
             self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
             return [*(self.client.hmget(keys[0], PAYLOAD_READ)), 0]
 
-    def _check_exact(self, scope: Scope, prompt: str) -> CacheHit | None:
-        keys, args, entry_id = self.core.exact_args(scope, prompt)
+    def _check_exact(
+        self, scope: Scope, prompt: str, since: float | None
+    ) -> CacheHit | None:
+        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
         values = self._exact_script(keys=keys, args=args)
         if not values:
             return None
@@ -253,13 +274,15 @@ class SemanticCache(SemanticIndex, Shell):
             queries.planner_failed(scope, index_key)
         return index_key
 
-    def _vector_search(self, scope: Scope, blob: bytes, minimum: float) -> Any:
+    def _vector_search(
+        self, scope: Scope, blob: bytes, minimum: float, since: float | None
+    ) -> Any:
         index_key = self._plan(scope)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
         return self._search(command, scope.tenant)
 
     def _exact_and_search(
-        self, scope: Scope, prompt: str, blob: bytes, minimum: float
+        self, scope: Scope, prompt: str, blob: bytes, minimum: float, since: float | None
     ) -> tuple[CacheHit | None, Any]:
         """The exact-repeat probe and the vector search, pipelined (not on a cluster).
 
@@ -267,8 +290,8 @@ class SemanticCache(SemanticIndex, Shell):
         fault and the search goes on; an exact hit never depends on the search.
         """
         index_key = self._plan(scope)
-        keys, args, entry_id = self.core.exact_args(scope, prompt)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key)
+        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
+        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
         pipe = self.client.pipeline(transaction=False)
         pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
         pipe.execute_command(*command)

@@ -7,6 +7,7 @@ was wrong; a vectorizer returning an unusable vector is a ``ConfigurationError``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,6 +107,21 @@ class InputChecks:
                 f"threshold is a minimum cosine similarity in [0, 1], got {threshold!r}"
             )
         return float(threshold)
+
+    def validate_max_age(self, max_age: float | None) -> float | None:
+        """Seconds an entry may have been stored for to be served; None: any age."""
+        if max_age is None:
+            return None
+        if (
+            isinstance(max_age, bool)  # True would pass as 1 second
+            or not isinstance(max_age, int | float)
+            or not math.isfinite(max_age)
+            or max_age <= 0
+        ):
+            raise InvalidInputError(
+                f"max_age is a number of seconds, finite and > 0, got {max_age!r}"
+            )
+        return float(max_age)
 
     def validate_ttl(self, ttl: int | None) -> int:
         """Whole seconds in [1, ``MAX_TTL_SECONDS``]; None: the settings' (0: no expiry)."""
