@@ -30,7 +30,12 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from agentcache._redis import keys as _keys
-from agentcache.integrations._scope import CacheControls, ControlMode, resolve_controls, resolve_scope
+from agentcache.integrations._scope import (
+    CacheControls,
+    ControlMode,
+    resolve_controls,
+    resolve_scope,
+)
 from agentcache.llm._core import answers_verdict, vectors_agree
 from agentcache.llm._ledger import CacheInfo, Ledger
 from agentcache.metrics._counters import EXACT_HITS, HITS, MISSES, PROVIDER_CALLS, Metrics
@@ -174,9 +179,7 @@ class ModelCallCache:
             self.settings = settings or AgentCacheSettings()
         self._owns_cache = cache is None
         self.cache = (
-            cache
-            if cache is not None
-            else AsyncSemanticCache(self.settings, vectorizer=vectorizer)
+            cache if cache is not None else AsyncSemanticCache(self.settings, vectorizer=vectorizer)
         )
         metrics = getattr(self.cache, "metrics", None)
         self.metrics = metrics if isinstance(metrics, Metrics) else Metrics(enabled=False)
@@ -208,14 +211,19 @@ class ModelCallCache:
         reason = skip
         if not reason and not (controls.lookup or controls.store):
             reason = "bypass requested"
-        elif not reason and isinstance(temperature, int | float) and not isinstance(
-            temperature, bool
-        ) and temperature > llm.max_cacheable_temperature:
+        elif (
+            not reason
+            and isinstance(temperature, int | float)
+            and not isinstance(temperature, bool)
+            and temperature > llm.max_cacheable_temperature
+        ):
             reason = f"temperature {temperature} > {llm.max_cacheable_temperature}"
         elif not reason and (key_text is None or not key_text.strip()):
             reason = "no user text to key on"
-        elif not reason and key_text is not None and (
-            len(key_text) > self.settings.semantic.max_prompt_chars
+        elif (
+            not reason
+            and key_text is not None
+            and (len(key_text) > self.settings.semantic.max_prompt_chars)
         ):
             reason = "last user turn longer than semantic.max_prompt_chars"
         return ModelCall(
@@ -234,11 +242,13 @@ class ModelCallCache:
         """The stored answer for ``call``, or None (a miss, a skip, a store-only call)."""
         if not call.lookup or call.key_text is None:
             return None
-        options: dict[str, Any] = {"threshold": call.controls.threshold}
-        if call.controls.max_age is not None:
-            options["max_age"] = call.controls.max_age
         found = await self.cache.lookup(
-            call.key_text, tenant=call.tenant, agent=call.agent, model=call.scope, **options
+            call.key_text,
+            tenant=call.tenant,
+            agent=call.agent,
+            model=call.scope,
+            threshold=call.controls.threshold,
+            max_age=call.controls.max_age,
         )
         call.found = found
         hit = found.hit

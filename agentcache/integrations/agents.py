@@ -35,8 +35,6 @@ state, and a hit would leave the server's conversation without the turn.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -53,7 +51,6 @@ try:
         ResponseCompletedEvent,
         ResponseOutputItem,
         ResponseOutputItemDoneEvent,
-        ResponseStreamEvent,
     )
     from openai.types.responses.response_prompt_param import ResponsePromptParam
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -64,6 +61,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from pydantic import TypeAdapter, ValidationError
 
 from agentcache.integrations._model_cache import ModelCall, ModelCallCache, plain
+from agentcache.integrations._responses_replay import mark, replay_events
 from agentcache.integrations._scope import ControlMode
 from agentcache.llm._ledger import CacheInfo, Ledger
 from agentcache.prompt_caching.costs import PriceTable, Usage
@@ -75,7 +73,6 @@ __all__ = ["CachedAgentsModel", "CachedAgentsModelProvider"]
 
 FRAMEWORK = "agents"
 _OUTPUT = TypeAdapter(list[ResponseOutputItem])
-_EVENT: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
 # Model settings that do not change the answer (transport, bookkeeping, retries).
 _NEUTRAL_SETTINGS = frozenset(
     {
@@ -179,10 +176,6 @@ def _text(output: Sequence[Any]) -> str:
     )
 
 
-def _mark(obj: Any, info: CacheInfo) -> None:
-    object.__setattr__(obj, "_agentcache", info)  # read by agentcache.llm.cache_info
-
-
 class CachedAgentsModel(Model):
     """An Agents SDK ``Model`` whose calls are answered from the semantic cache when they can be.
 
@@ -250,10 +243,13 @@ class CachedAgentsModel(Model):
             "settings": _settings(model_settings),
             "tools": [_tool(t) for t in tools],
             "handoffs": [
-                {"name": h.tool_name, "description": h.tool_description,
-                 "parameters": h.input_json_schema}
+                {
+                    "name": h.tool_name,
+                    "description": h.tool_description,
+                    "parameters": h.input_json_schema,
+                }
                 for h in handoffs
-            ],  # fmt: skip
+            ],
             "output": None
             if output_schema is None or output_schema.is_plain_text()
             else [output_schema.json_schema(), output_schema.is_strict_json_schema()],
@@ -304,14 +300,14 @@ class CachedAgentsModel(Model):
         output = self._hit_output(found.payload) if found is not None else None
         if found is not None and output is not None:
             response = ModelResponse(output=output, usage=AgentsUsage(), response_id=None)
-            _mark(response, found.info)
+            mark(response, found.info)
             return response
         response = await self.model.get_response(
             system_instructions, input, model_settings, tools, output_schema, handoffs, tracing,
             previous_response_id=previous_response_id, conversation_id=conversation_id,
             prompt=prompt,
         )  # fmt: skip
-        _mark(response, await self._store(call, response.output, _usage(response.usage)))
+        mark(response, await self._store(call, response.output, _usage(response.usage)))
         return response
 
     async def stream_response(
@@ -354,7 +350,7 @@ class CachedAgentsModel(Model):
         if completed is not None:
             items = completed.output or done_items
             usage = _usage(completed.usage) if completed.usage is not None else Usage()
-            _mark(completed, await self._store(call, items, usage))
+            mark(completed, await self._store(call, items, usage))
 
     async def _cleanup_on_run_end(self, owner: object) -> None:
         await self.model._cleanup_on_run_end(owner)
@@ -366,75 +362,6 @@ class CachedAgentsModel(Model):
         """Close the wrapped model, and the semantic cache if this wrapper built it."""
         await self.model.close()
         await self._core.aclose()
-
-
-def replay_events(
-    model: str, output: list[ResponseOutputItem], info: CacheInfo | None = None
-) -> list[ResponseStreamEvent]:
-    """Responses stream events for stored output items, as a provider would send them.
-
-    ``response.created``, then per item ``output_item.added``, its text (or
-    arguments) as one delta and the done events, ``output_item.done``, and
-    ``response.completed`` carrying every item (usage null: nothing was spent).
-    """
-    response_id = "resp_agentcache_" + uuid.uuid4().hex[:24]
-    base = {
-        "id": response_id, "object": "response", "created_at": time.time(), "model": model,
-        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": None,
-    }  # fmt: skip
-    raw: list[dict[str, Any]] = [
-        {"type": "response.created", "response": {**base, "status": "in_progress", "output": []}}
-    ]
-    for index, item in enumerate(output):
-        data = item.model_dump(mode="json", exclude_none=True)
-        raw.append({"type": "response.output_item.added", "output_index": index,
-                    "item": _in_progress(data)})  # fmt: skip
-        raw.extend(_item_events(data, index))
-        raw.append({"type": "response.output_item.done", "output_index": index, "item": data})
-    final = {**base, "status": "completed", "output": [o.model_dump(mode="json") for o in output]}
-    raw.append({"type": "response.completed", "response": final})
-    events = [_EVENT.validate_python({**e, "sequence_number": n}) for n, e in enumerate(raw)]
-    if info is not None:
-        _mark(events[-1].response, info)  # type: ignore[union-attr]
-    return events
-
-
-def _in_progress(item: dict[str, Any]) -> dict[str, Any]:
-    started = {**item, "status": "in_progress"} if "status" in item else dict(item)
-    if item.get("type") == "message":
-        started["content"] = []
-    elif item.get("type") == "function_call":
-        started["arguments"] = ""
-    return started
-
-
-def _item_events(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
-    """The delta/done events inside one output item (message text, call arguments)."""
-    item_id = item.get("id", "")
-    if item.get("type") == "function_call":
-        at = {"item_id": item_id, "output_index": index}
-        args = item.get("arguments", "")
-        return [
-            {"type": "response.function_call_arguments.delta", **at, "delta": args},
-            {"type": "response.function_call_arguments.done", **at, "arguments": args,
-             "name": item.get("name")},
-        ]  # fmt: skip
-    if item.get("type") != "message":
-        return []
-    events: list[dict[str, Any]] = []
-    for c, part in enumerate(item.get("content") or []):
-        at = {"item_id": item_id, "output_index": index, "content_index": c}
-        if part.get("type") != "output_text":
-            continue
-        text = part.get("text", "")
-        empty = {**part, "text": ""}
-        events += [
-            {"type": "response.content_part.added", **at, "part": empty},
-            {"type": "response.output_text.delta", **at, "delta": text, "logprobs": []},
-            {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
-            {"type": "response.content_part.done", **at, "part": part},
-        ]
-    return events
 
 
 class CachedAgentsModelProvider(ModelProvider):

@@ -15,7 +15,7 @@ import redis
 
 pytest.importorskip("agents", reason="pip install 'agentcache[agents]'")
 
-from agents import (  # noqa: E402
+from agents import (
     Agent,
     ModelSettings,
     OpenAIChatCompletionsModel,
@@ -25,20 +25,20 @@ from agents import (  # noqa: E402
     function_tool,
     set_tracing_disabled,
 )
-from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent  # noqa: E402
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
-from agentcache.exceptions import InvalidInputError  # noqa: E402
-from agentcache.integrations import cache_controls, tenant_scope  # noqa: E402
-from agentcache.integrations.agents import (  # noqa: E402
+from agentcache.exceptions import InvalidInputError
+from agentcache.integrations import cache_controls, tenant_scope
+from agentcache.integrations.agents import (
     CachedAgentsModel,
     CachedAgentsModelProvider,
 )
-from agentcache.llm import cache_info  # noqa: E402
-from agentcache.semantic import AsyncSemanticCache  # noqa: E402
-from agentcache.settings import AgentCacheSettings  # noqa: E402
-from agentcache.testing.provider import CHAT, ProviderServer  # noqa: E402
-from agentcache.testing.vectors import HashingVectorizer  # noqa: E402
-from agentcache.vectorizers import LocalVectorizer  # noqa: E402
+from agentcache.llm import cache_info
+from agentcache.semantic import AsyncSemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.provider import CHAT, ProviderServer
+from agentcache.testing.vectors import HashingVectorizer
+from agentcache.vectorizers import LocalVectorizer
 
 set_tracing_disabled(True)  # no trace export: the tests stay offline
 
@@ -191,9 +191,7 @@ async def test_no_tenant_anywhere_is_a_clear_error(
     assert server.requests[CHAT] == 0
 
 
-def test_run_sync_hits(
-    server: ProviderServer, settings: AgentCacheSettings
-) -> None:
+def test_run_sync_hits(server: ProviderServer, settings: AgentCacheSettings) -> None:
     # Runner.run_sync runs its own event loop: a fresh client and cache belong to it.
     for n in (1, 2):
         sdk = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
@@ -255,7 +253,9 @@ def order_status() -> str:
 async def test_a_tool_loop_is_replayed_with_its_call_ids(
     server: ProviderServer, client: openai.AsyncOpenAI, settings: AgentCacheSettings
 ) -> None:
-    cache = AsyncSemanticCache(_settings(settings, cache_tool_use=True), vectorizer=HashingVectorizer(32))
+    cache = AsyncSemanticCache(
+        _settings(settings, cache_tool_use=True), vectorizer=HashingVectorizer(32)
+    )
     model = _model(client, cache, tenant="acme")
     agent = _agent(
         model, tools=[order_status], model_settings=ModelSettings(tool_choice="required")
@@ -267,7 +267,9 @@ async def test_a_tool_loop_is_replayed_with_its_call_ids(
     assert second.final_output == first.final_output
 
     def call_ids(result: Any) -> list[str]:
-        return [o.call_id for r in result.raw_responses for o in r.output if o.type == "function_call"]
+        return [
+            o.call_id for r in result.raw_responses for o in r.output if o.type == "function_call"
+        ]
 
     assert call_ids(second) == call_ids(first) and len(call_ids(first)) == 1
     await cache.aclose()
