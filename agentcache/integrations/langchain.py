@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,7 +40,7 @@ try:
     from langchain_core.caches import BaseCache
     from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
     from langchain_core.outputs import ChatGeneration, Generation
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as exc:  # tested in tests/unit/test_integrations_scope.py
     raise ImportError(
         "agentcache.integrations.langchain needs langchain-core: "
         "pip install 'agentcache[langchain]'"
@@ -137,6 +138,7 @@ class AgentCacheLangChain(BaseCache):
         self._async_cache = async_cache
         self._owned_sync: SemanticCache | None = None
         self._owned_async: AsyncSemanticCache | None = None
+        self._build_lock = threading.Lock()  # batch() calls the cache from a thread pool
         # Only async given: the blocking methods have no cache of their own to use.
         self._sync_missing = cache is None and async_cache is not None
         self._thread_async = cache is not None and async_cache is None
@@ -156,18 +158,22 @@ class AgentCacheLangChain(BaseCache):
                 f"{type(self).__name__} was given only async_cache=; pass cache=SemanticCache(...) "
                 "too for the blocking methods (invoke, lookup, update, clear)"
             )
-        if self._owned_sync is None:
-            self._owned_sync = SemanticCache(self.settings, vectorizer=self._shared_vectorizer())
-        return self._owned_sync
+        with self._build_lock:
+            if self._owned_sync is None:
+                self._owned_sync = SemanticCache(
+                    self.settings, vectorizer=self._shared_vectorizer()
+                )
+            return self._owned_sync
 
     def _async(self) -> AsyncSemanticCache:
         if self._async_cache is not None:
             return self._async_cache
-        if self._owned_async is None:
-            self._owned_async = AsyncSemanticCache(
-                self.settings, vectorizer=self._shared_vectorizer()
-            )
-        return self._owned_async
+        with self._build_lock:
+            if self._owned_async is None:
+                self._owned_async = AsyncSemanticCache(
+                    self.settings, vectorizer=self._shared_vectorizer()
+                )
+            return self._owned_async
 
     def close(self) -> None:
         """Close the blocking semantic cache built here (the ones given stay open)."""

@@ -445,6 +445,34 @@ def test_threshold_per_call(semantic_lc: AgentCacheLangChain) -> None:
         with cache_controls(threshold=0.5):
             assert hit_info(model.invoke(convo("I need to reset my password"))) is not None
     assert model.calls == 2
+    strict = AgentCacheLangChain(cache=semantic_lc._sync(), tenant="acme", threshold=0.999)
+    model.cache = strict
+    assert hit_info(model.invoke(convo("Please help me reset my password"))) is None
+    assert model.calls == 3
+
+
+async def test_controls_on_the_async_path(settings: AgentCacheSettings) -> None:
+    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer())
+    clock = {"now": time.time()}
+    cache.core.clock = lambda: clock["now"]
+    lc = AgentCacheLangChain(cache=SemanticCache(settings), async_cache=cache, tenant="acme")
+    model = CountingModel(responses=[answer("first"), answer("second")], cache=lc)
+    with cache_controls(mode="lookup_only"):
+        await model.ainvoke(convo())
+    with cache_controls(ttl=60):
+        await model.ainvoke(convo())  # stores "second"
+    assert model.calls == 2
+    clock["now"] += 100
+    with cache_controls(max_age=30):
+        assert hit_info(await model.ainvoke(convo())) is None  # too old: "first" again
+    with cache_controls(mode="store_only"):
+        await model.ainvoke(convo())  # refreshed with "second" at the new time
+    with cache_controls(max_age=30, threshold=0.99):
+        served = await model.ainvoke(convo())
+    assert model.calls == 4 and served.content == "second" and hit_info(served) is not None
+    await lc.aclose()
+    lc._sync().close()
+    await cache.aclose()
 
 
 def test_bad_controls_fail_before_anything(lc: AgentCacheLangChain) -> None:
@@ -518,3 +546,24 @@ def unused_redis_settings(settings: AgentCacheSettings) -> AgentCacheSettings:
         }
     )
     return settings.model_copy(update={"redis": redis_settings})
+
+
+# -- the documented example ---------------------------------------------------------------
+
+
+def test_docs_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str
+) -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
+    start = text.index("## LangChain")
+    block = re.findall(r"```python\n(.*?)```", text[start : text.index("\n## ", start + 1)], re.S)
+    monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    namespace: dict[str, Any] = {}
+    exec(compile(block[0], "docs/integrations.md LangChain", "exec"), namespace)
+    again = namespace["again"]
+    assert again.response_metadata["agentcache"]["layer"] == "semantic"
+    assert again.content == namespace["first"].content

@@ -129,3 +129,18 @@ def test_importing_integrations_pulls_in_no_framework() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_langchain_without_the_extra_names_the_install_command() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['langchain_core'] = None  # as if not installed\n"
+        "import agentcache.integrations\n"
+        "try:\n"
+        "    import agentcache.integrations.langchain\n"
+        "except ImportError as exc:\n"
+        "    assert \"pip install 'agentcache[langchain]'\" in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('imported without langchain_core')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
