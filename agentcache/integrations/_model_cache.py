@@ -146,7 +146,7 @@ class ModelCallCache:
             built from ``settings`` (and ``vectorizer``) when omitted, then owned.
         tenant, agent: fixed ids; when None, taken per call from ``tenant_scope``
             (a call with no tenant anywhere raises ``InvalidInputError``; the agent
-            falls back to ``"default"``).
+            falls back to the framework's name, as in every integration).
         mode, ttl, max_age, threshold: default ``cache_controls`` for every call;
             a ``cache_controls`` block around a call overrides them.
         ledger: collects one ``CacheInfo`` per call (a new ``Ledger`` when omitted).
@@ -204,7 +204,7 @@ class ModelCallCache:
         """
         integration = f"agentcache.integrations.{self.framework}"
         tenant, agent = resolve_scope(
-            self.tenant, self.agent, default_agent="default", integration=integration
+            self.tenant, self.agent, default_agent=self.framework, integration=integration
         )
         controls = resolve_controls(self.defaults)
         llm = self.settings.llm
@@ -380,6 +380,7 @@ def info_dict(info: CacheInfo) -> dict[str, Any]:
         "tenant": info.tenant,
         "agent": info.agent,
         "model": info.model,
+        "prompt": info.prompt,
         "similarity": info.similarity,
         "entry_id": info.entry_id,
         "stored": info.stored,

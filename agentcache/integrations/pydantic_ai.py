@@ -289,10 +289,11 @@ class CachedPydanticAIModel(WrapperModel):
         ) as stream:
             yield stream
         # The consumer has left the block: store only a stream it read to the end.
+        # (pydantic-ai has built its message from the stream by now: the info of a
+        # streamed miss is in the ledger only.)
         response = stream.get()
         if response.state == "complete":
-            done = await self._answered(call, response, model_request_parameters)
-            stream.metadata = done.metadata
+            await self._answered(call, response, model_request_parameters)
 
     async def aclose(self) -> None:
         """Close the semantic cache if this wrapper built it (the wrapped model stays open)."""

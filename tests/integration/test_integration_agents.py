@@ -4,9 +4,11 @@ provider server (chat completions), the real Redis Stack, the real MiniLM for pa
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -43,6 +45,7 @@ from agentcache.vectorizers import LocalVectorizer
 set_tracing_disabled(True)  # no trace export: the tests stay offline
 
 MODEL = "gpt-4.1-mini"
+SECTION, FALLBACK = "OpenAI Agents SDK", "_agents_section.md"
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how do I reset it?"
 
@@ -275,6 +278,33 @@ async def test_a_tool_loop_is_replayed_with_its_call_ids(
     await cache.aclose()
 
 
+async def test_a_streamed_tool_loop_is_replayed(
+    server: ProviderServer, client: openai.AsyncOpenAI, settings: AgentCacheSettings
+) -> None:
+    cache = AsyncSemanticCache(
+        _settings(settings, cache_tool_use=True), vectorizer=HashingVectorizer(32)
+    )
+    agent = _agent(
+        _model(client, cache, tenant="acme"),
+        tools=[order_status],
+        model_settings=ModelSettings(tool_choice="required"),
+    )
+    outputs, kinds = [], []
+    for _ in range(2):
+        run = Runner.run_streamed(agent, "Where is my order?")
+        events = [e async for e in run.stream_events()]
+        outputs.append(run.final_output)
+        kinds.append([e.data.type for e in events if e.type == "raw_response_event"])
+        tools = [e for e in events if e.type == "run_item_stream_event"]
+        assert "tool_output" in [e.name for e in tools]  # the tool ran on the replay too
+    assert server.requests[CHAT] == 2 and outputs[0] == outputs[1]
+    replay = kinds[1]
+    assert replay.count("response.completed") == 2  # one per model turn
+    assert "response.function_call_arguments.done" in replay
+    assert "response.output_text.delta" in replay
+    await cache.aclose()
+
+
 async def test_tool_calls_are_not_stored_unless_cache_tool_use(
     server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
 ) -> None:
@@ -394,3 +424,39 @@ async def test_threshold_per_request(
     await Runner.run(_agent(model), "How can I reset my password?")  # 0.992 to QUESTION
     assert server.requests[CHAT] == 3  # the default threshold serves a paraphrase
     await cache.aclose()
+
+
+# -- the documented example ---------------------------------------------------------------
+
+
+def _doc_example(section: str, fallback: str) -> str:
+    """The section's python block: in docs/integrations.md once merged there, else its draft."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for path in (docs / "integrations.md", docs / fallback):
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        start = text.find(f"## {section}")
+        if start < 0:
+            continue
+        end = text.find("\n## ", start + 1)
+        blocks = re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.S)
+        if blocks:
+            return str(blocks[0])
+    raise AssertionError(f"no python example in the {section!r} section")
+
+
+def test_docs_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    key_prefix: str,
+) -> None:
+    monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    code = _doc_example(SECTION, FALLBACK)
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    exec(compile(code, f"docs: {SECTION}", "exec"), namespace)
+    # What the example prints: the paraphrase's layer, then one provider request in all.
+    assert capsys.readouterr().out.splitlines() == [
+        "semantic",
+        "Counter({'/v1/chat/completions': 1})",
+    ]

@@ -4,9 +4,11 @@ server (chat completions), the real Redis Stack, the real MiniLM for paraphrases
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -30,6 +32,7 @@ from agentcache.testing.vectors import HashingVectorizer
 from agentcache.vectorizers import LocalVectorizer
 
 MODEL = "gpt-4.1-mini"
+SECTION, FALLBACK = "pydantic-ai", "_pydantic_ai_section.md"
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how do I reset it?"
 TOOL_CHOICE: Any = {"extra_body": {"tool_choice": "required"}}
@@ -229,6 +232,31 @@ async def test_a_tool_loop_is_replayed_with_its_tool_call_ids(
     await cache.aclose()
 
 
+async def test_a_streamed_tool_loop_is_replayed(
+    server: ProviderServer, client: openai.AsyncOpenAI, settings: AgentCacheSettings
+) -> None:
+    llm = settings.llm.model_copy(update={"cache_tool_use": True})
+    cache = AsyncSemanticCache(
+        settings.model_copy(update={"llm": llm}), vectorizer=HashingVectorizer(32)
+    )
+    agent = _agent(_model(client, cache, tenant="acme"))
+    ran: list[str] = []
+
+    @agent.tool_plain
+    def order_status() -> str:
+        """The status of the customer's last order."""
+        ran.append("order_status")
+        return "shipped"
+
+    texts = []
+    for _ in range(2):
+        async with agent.run_stream("Where is my order?", model_settings=TOOL_CHOICE) as run:
+            texts.append("".join([d async for d in run.stream_text(delta=True)]))
+    assert server.requests[CHAT] == 2 and ran == ["order_status"] * 2
+    assert texts[0] == texts[1] and texts[0].endswith("to shipped")  # the tool result
+    await cache.aclose()
+
+
 async def test_tool_calls_are_not_stored_unless_cache_tool_use(
     server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
 ) -> None:
@@ -349,3 +377,39 @@ async def test_threshold_per_request(
     await _agent(model).run("How can I reset my password?")  # 0.992 to QUESTION
     assert server.requests[CHAT] == 3  # the default threshold serves a paraphrase
     await cache.aclose()
+
+
+# -- the documented example ---------------------------------------------------------------
+
+
+def _doc_example(section: str, fallback: str) -> str:
+    """The section's python block: in docs/integrations.md once merged there, else its draft."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for path in (docs / "integrations.md", docs / fallback):
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        start = text.find(f"## {section}")
+        if start < 0:
+            continue
+        end = text.find("\n## ", start + 1)
+        blocks = re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.S)
+        if blocks:
+            return str(blocks[0])
+    raise AssertionError(f"no python example in the {section!r} section")
+
+
+def test_docs_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_url: str,
+    key_prefix: str,
+) -> None:
+    monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
+    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
+    code = _doc_example(SECTION, FALLBACK)
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    exec(compile(code, f"docs: {SECTION}", "exec"), namespace)
+    # What the example prints: the paraphrase's layer, then one provider request in all.
+    assert capsys.readouterr().out.splitlines() == [
+        "semantic",
+        "Counter({'/v1/chat/completions': 1})",
+    ]

@@ -92,6 +92,8 @@ def test_prepare_takes_tenant_and_controls_from_the_context() -> None:
     assert (call.tenant, call.agent) == ("acme", "billing")
     assert call.controls.ttl == 300 and call.controls.max_age == 60
     assert call.store and not call.lookup  # the request's mode over the constructor's
+    with tenant_scope("acme"):
+        assert core.prepare(model="m", key_text="q", context={}).agent == "agents"
 
 
 @pytest.mark.parametrize(
