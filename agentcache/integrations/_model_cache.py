@@ -22,12 +22,12 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from agentcache._redis import keys as _keys
 from agentcache.integrations._scope import (
@@ -51,6 +51,7 @@ _LAYER = "llm"  # counted with the cached clients: one place for model-call savi
 _MODEL_CHARS = 80  # of the model name shown in the scope string (the digest has all of it)
 _SENTINELS = (openai.NotGiven, openai.Omit)
 _MAX_DEPTH = 32
+T = TypeVar("T")
 
 
 class _Drop:
@@ -127,14 +128,6 @@ class ModelCall:
     @property
     def store(self) -> bool:
         return not self.skip_reason and self.controls.store
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    """A hit: the framework payload stored with it, and how it was served."""
-
-    payload: Any
-    info: CacheInfo
 
 
 class ModelCallCache:
@@ -238,8 +231,12 @@ class ModelCallCache:
             started=time.perf_counter(),
         )
 
-    async def lookup(self, call: ModelCall) -> CachedAnswer | None:
-        """The stored answer for ``call``, or None (a miss, a skip, a store-only call)."""
+    async def lookup(
+        self, call: ModelCall, decode: Callable[[Any], T | None]
+    ) -> tuple[T, CacheInfo] | None:
+        """The stored answer for ``call`` and how it was served, or None (a miss, a skip,
+        a store-only call, or an entry ``decode`` cannot turn back into a framework
+        answer: then the model is asked, and its answer replaces the entry)."""
         if not call.lookup or call.key_text is None:
             return None
         found = await self.cache.lookup(
@@ -259,8 +256,10 @@ class ModelCallCache:
             return None
         try:
             stored = Usage.model_validate(meta.get("usage") or {})
-            payload = meta["response"]
-        except (KeyError, ValidationError):
+            answer = decode(meta["response"])
+        except (KeyError, ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+            answer = None
+        if answer is None:
             return None
         info = CacheInfo(
             provider=self.framework,
@@ -276,7 +275,7 @@ class ModelCallCache:
             note=f"cached prompt: {hit.prompt}",
         )
         self._record(call, info)
-        return CachedAnswer(payload, info)
+        return answer, info
 
     async def answered(
         self, call: ModelCall, *, payload: Any, text: str, usage: Usage, tool_use: bool

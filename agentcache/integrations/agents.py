@@ -58,7 +58,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "agentcache.integrations.agents needs the OpenAI Agents SDK: "
         "pip install 'agentcache[agents]'"
     ) from exc
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from agentcache.integrations._model_cache import ModelCall, ModelCallCache, plain
 from agentcache.integrations._responses_replay import mark, replay_events
@@ -166,6 +166,10 @@ def _usage(usage: AgentsUsage | Any) -> Usage:
     )
 
 
+def _decode(payload: Any) -> list[ResponseOutputItem]:
+    return _OUTPUT.validate_python(payload["output"])
+
+
 def _text(output: Sequence[Any]) -> str:
     return "".join(
         part.text
@@ -263,12 +267,6 @@ class CachedAgentsModel(Model):
             temperature=model_settings.temperature, skip=skip,
         )  # fmt: skip
 
-    def _hit_output(self, payload: Any) -> list[ResponseOutputItem] | None:
-        try:
-            return _OUTPUT.validate_python(payload["output"])
-        except (KeyError, TypeError, ValidationError):
-            return None
-
     async def _store(self, call: ModelCall, output: Sequence[Any], usage: Usage) -> CacheInfo:
         return await self._core.answered(
             call,
@@ -296,11 +294,11 @@ class CachedAgentsModel(Model):
             system_instructions, input, model_settings, tools, output_schema, handoffs,
             previous_response_id, conversation_id, prompt,
         )  # fmt: skip
-        found = await self._core.lookup(call)
-        output = self._hit_output(found.payload) if found is not None else None
-        if found is not None and output is not None:
+        found = await self._core.lookup(call, _decode)
+        if found is not None:
+            output, info = found
             response = ModelResponse(output=output, usage=AgentsUsage(), response_id=None)
-            mark(response, found.info)
+            mark(response, info)
             return response
         response = await self.model.get_response(
             system_instructions, input, model_settings, tools, output_schema, handoffs, tracing,
@@ -328,10 +326,9 @@ class CachedAgentsModel(Model):
             system_instructions, input, model_settings, tools, output_schema, handoffs,
             previous_response_id, conversation_id, prompt,
         )  # fmt: skip
-        found = await self._core.lookup(call)
-        output = self._hit_output(found.payload) if found is not None else None
-        if found is not None and output is not None:
-            for event in replay_events(self.model_name, output, found.info):
+        found = await self._core.lookup(call, _decode)
+        if found is not None:
+            for event in replay_events(self.model_name, *found):
                 yield event
             return
         completed: Response | None = None
@@ -351,6 +348,12 @@ class CachedAgentsModel(Model):
             items = completed.output or done_items
             usage = _usage(completed.usage) if completed.usage is not None else Usage()
             mark(completed, await self._store(call, items, usage))
+
+    def _supports_default_prompt_cache_key(self) -> bool:
+        # The runner's per-run prompt_cache_key still reaches the provider (its prompt
+        # cache works as without the wrapper); the scope leaves it out.
+        supports = getattr(self.model, "_supports_default_prompt_cache_key", None)
+        return bool(supports()) if callable(supports) else False
 
     async def _cleanup_on_run_end(self, owner: object) -> None:
         await self.model._cleanup_on_run_end(owner)

@@ -64,7 +64,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "agentcache.integrations.pydantic_ai needs pydantic-ai: "
         "pip install 'agentcache[pydantic-ai]'"
     ) from exc
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from agentcache.integrations._model_cache import ModelCall, ModelCallCache, info_dict
 from agentcache.integrations._scope import ControlMode
@@ -138,6 +138,11 @@ def _parameters(params: ModelRequestParameters) -> Any:
         if isinstance(dumped.get(name), list):  # sets: their order varies between processes
             dumped[name] = sorted(dumped[name])
     return dumped
+
+
+def _decode(payload: Any) -> ModelResponse | None:
+    (stored,) = ModelMessagesTypeAdapter.validate_python([payload])
+    return stored if isinstance(stored, ModelResponse) else None
 
 
 def _usage(usage: RequestUsage) -> Usage:
@@ -216,22 +221,17 @@ class CachedPydanticAIModel(WrapperModel):
         )  # fmt: skip
 
     async def _lookup(self, call: ModelCall) -> ModelResponse | None:
-        found = await self._core.lookup(call)
+        found = await self._core.lookup(call, _decode)
         if found is None:
             return None
-        try:
-            (stored,) = ModelMessagesTypeAdapter.validate_python([found.payload])
-        except (ValueError, ValidationError):
-            return None
-        if not isinstance(stored, ModelResponse):
-            return None
+        stored, info = found
         # Nothing was spent; and the stored provider id must not be chained from.
         return replace(
             stored,
             usage=RequestUsage(),
             timestamp=datetime.now(UTC),
             provider_response_id=None,
-            metadata=self._with_info(stored.metadata, found.info),
+            metadata=self._with_info(stored.metadata, info),
         )
 
     def _with_info(self, metadata: dict[str, Any] | None, info: CacheInfo) -> dict[str, Any]:

@@ -186,6 +186,24 @@ async def test_runner_prompt_cache_key_and_transport_settings_stay_out_of_the_sc
     assert server.requests[CHAT] == 2
 
 
+class _OfficialChatModel(OpenAIChatCompletionsModel):
+    """A chat model the runner treats as api.openai.com (it adds a per-run cache key)."""
+
+    def _supports_default_prompt_cache_key(self) -> bool:
+        return True
+
+
+async def test_the_runners_own_prompt_cache_key_still_reaches_the_provider(
+    server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
+) -> None:
+    model = CachedAgentsModel(_OfficialChatModel(MODEL, client), cache=semantic, tenant="acme")
+    for _ in range(2):
+        await Runner.run(_agent(model), QUESTION)
+    assert server.requests[CHAT] == 1  # the second run's new key did not split the scope
+    sent = server.received[-1][1]
+    assert str(sent.get("prompt_cache_key", "")).startswith("agents-sdk:run:")
+
+
 async def test_no_tenant_anywhere_is_a_clear_error(
     server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
 ) -> None:
