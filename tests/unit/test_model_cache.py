@@ -113,3 +113,36 @@ def test_calls_the_cache_cannot_serve_are_skipped(
         model="m", key_text=key, context={}, temperature=temperature, skip=skip
     )
     assert reason in call.skip_reason and not call.lookup and not call.store
+
+
+@pytest.mark.parametrize(
+    ("blocked", "module", "extra"),
+    [
+        ("agents", "agentcache.integrations.agents", "agents"),
+        ("pydantic_ai", "agentcache.integrations.pydantic_ai", "pydantic-ai"),
+    ],
+)
+def test_a_wrapper_without_its_framework_names_the_extra(
+    blocked: str, module: str, extra: str
+) -> None:
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None  # as if not installed\n"
+        "import agentcache, agentcache.integrations\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ImportError as exc:\n"
+        f"    assert \"pip install 'agentcache[{extra}]'\" in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('imported without the framework')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_agentcache_loads_no_framework() -> None:
+    code = (
+        "import sys, agentcache, agentcache.integrations\n"
+        "loaded = {'agents', 'pydantic_ai'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
