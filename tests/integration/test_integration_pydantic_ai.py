@@ -160,6 +160,18 @@ async def test_other_instructions_system_prompt_model_and_tenant_miss(
     assert server.requests[CHAT] == 6
 
 
+async def test_hits_and_misses_are_counted_in_the_llm_layer(
+    server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
+) -> None:
+    model = _model(client, semantic, tenant="acme")
+    for _ in range(3):
+        await _agent(model).run(QUESTION)
+    snap = semantic.metrics.snapshot()
+    assert snap.total("hits", layer="llm", tenant="acme") == 2
+    assert snap.total("misses", layer="llm", tenant="acme") == 1
+    assert snap.total("provider_calls", layer="llm", tenant="acme") == 1
+
+
 async def test_no_tenant_anywhere_is_a_clear_error(
     server: ProviderServer, client: openai.AsyncOpenAI, semantic: AsyncSemanticCache
 ) -> None:
