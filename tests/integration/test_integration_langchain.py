@@ -570,16 +570,12 @@ def unused_redis_settings(settings: AgentCacheSettings) -> AgentCacheSettings:
 def test_docs_example_runs_as_written(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str
 ) -> None:
-    import re
-    from pathlib import Path
+    from docs_support import doc_example
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
-    start = text.index("## LangChain")
-    block = re.findall(r"```python\n(.*?)```", text[start : text.index("\n## ", start + 1)], re.S)
     monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
     monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
     namespace: dict[str, Any] = {}
-    exec(compile(block[0], "docs/integrations.md LangChain", "exec"), namespace)
+    exec(compile(doc_example("LangChain"), "docs/integrations.md LangChain", "exec"), namespace)
     again = namespace["again"]
     assert again.response_metadata["agentcache"]["layer"] == "semantic"
     assert again.content == namespace["first"].content

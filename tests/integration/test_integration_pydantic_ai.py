@@ -4,16 +4,15 @@ server (chat completions), the real Redis Stack, the real MiniLM for paraphrases
 from __future__ import annotations
 
 import itertools
-import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import redis
+from docs_support import doc_example
 
 pytest.importorskip("pydantic_ai", reason="pip install 'agentcache[pydantic-ai]'")
 
@@ -32,7 +31,7 @@ from agentcache.testing.vectors import HashingVectorizer
 from agentcache.vectorizers import LocalVectorizer
 
 MODEL = "gpt-4.1-mini"
-SECTION, FALLBACK = "pydantic-ai", "_pydantic_ai_section.md"
+SECTION = "pydantic-ai"
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how do I reset it?"
 TOOL_CHOICE: Any = {"extra_body": {"tool_choice": "required"}}
@@ -394,21 +393,6 @@ async def test_threshold_per_request(
 # -- the documented example ---------------------------------------------------------------
 
 
-def _doc_example(section: str, fallback: str) -> str:
-    """The section's python block: in docs/integrations.md once merged there, else its draft."""
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    for path in (docs / "integrations.md", docs / fallback):
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        start = text.find(f"## {section}")
-        if start < 0:
-            continue
-        end = text.find("\n## ", start + 1)
-        blocks = re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.S)
-        if blocks:
-            return str(blocks[0])
-    raise AssertionError(f"no python example in the {section!r} section")
-
-
 def test_docs_example_runs_as_written(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -417,7 +401,7 @@ def test_docs_example_runs_as_written(
 ) -> None:
     monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
     monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
-    code = _doc_example(SECTION, FALLBACK)
+    code = doc_example(SECTION)
     namespace: dict[str, Any] = {"__name__": "docs_example"}
     exec(compile(code, f"docs: {SECTION}", "exec"), namespace)
     # What the example prints: the paraphrase's layer, then one provider request in all.
