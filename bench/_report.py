@@ -240,7 +240,15 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
     pattern = re.compile(re.escape(BEGIN) + "(.*?)" + re.escape(END), re.S)
     found = pattern.search(text)
-    generated = carry_million(tables(results), found.group(1) if found else "")
+    old = found.group(1) if found else ""
+    generated = carry_million(tables(results), old)
+    kept = [t for t in old.split("\n\n") if t.startswith("| entries |")]
+    if not results["sizes"] and kept:  # a workloads-only run keeps the last size sweep
+        when = re.search(r"started (\d{4}-\d{2}-\d{2} [\d:]+)", old)
+        generated = generated.rstrip() + (
+            f"\n\nThe size sweep (one tenant), from the run started "
+            f"{when.group(1) if when else 'before'}:\n\n" + "\n\n".join(kept)
+        )
     block = f"{BEGIN}\n{generated.rstrip()}\n{END}"
     path.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
     print(f"updated {path}")
