@@ -13,6 +13,7 @@ brute-force cosine search over the asking tenant's entries only.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,7 +264,14 @@ def agreement(
     }
 
 
-def table_vectorizer(work: TenantWorkload) -> CallableVectorizer:
+class TableVectorizer(CallableVectorizer):
+    """A dict look-up, awaited in place (no worker thread: there is nothing to offload)."""
+
+    async def aembed_many(self, texts: Sequence[str]) -> list[Vector]:
+        return self.embed_many(texts)
+
+
+def table_vectorizer(work: TenantWorkload) -> TableVectorizer:
     """Embedding excluded: every prompt's precomputed vector, looked up by its text."""
     table: dict[str, Vector] = dict(zip(work.prompts, work.vectors, strict=True))
     table.update(zip(work.q_prompts, work.queries, strict=True))
@@ -271,4 +279,4 @@ def table_vectorizer(work: TenantWorkload) -> CallableVectorizer:
     def look_up(text: str) -> Any:
         return table[text]
 
-    return CallableVectorizer(look_up, dims=DIMS, model="bench-table")
+    return TableVectorizer(look_up, dims=DIMS, model="bench-table")
