@@ -153,7 +153,8 @@ def tables(results: dict[str, Any]) -> str:
     head = (
         f"Command: `{results['command'].strip()}`; started {results['started']}; Redis "
         f"{results['server']}; load average at start {results['load_average'][0]:.1f}, "
-        f"at end {results.get('load_average_end', [0.0])[0]:.1f} (2 shared cores)."
+        f"at end {results.get('load_average_end', [0.0])[0]:.1f} (2 shared cores)"
+        + (f"; took {results['seconds'] / 60:.0f} min." if "seconds" in results else ".")
     )
     return head + "\n\n" + "\n\n".join(parts) + "\n"
 
