@@ -23,6 +23,10 @@ def _f(value: Any, fmt: str = "{:.3f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _ms(value: Any, fmt: str = "{:.3f}") -> str:
+    return "-" if value is None else fmt.format(value) + " ms"
+
+
 def _ratio(slow: Any, fast: Any) -> str:
     if slow is None or not fast:
         return "-"
@@ -163,7 +167,7 @@ def workload_tables(workloads: dict[str, Any]) -> str:
     """Markdown: the multi-tenant workloads (latency and agreement; round trips and rate)."""
     rows = [
         "| workload | agentcache check p50 / p99 | agreement (exact hits) | redisvl p50 "
-        "(agreement) | vs redisvl | linear scan p50 | vs linear |",
+        "(agreement) | agentcache faster than redisvl | linear scan p50 | than linear |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows2 = [
@@ -185,8 +189,8 @@ def workload_tables(workloads: dict[str, Any]) -> str:
         rows.append(
             f"| {r['shape']} | {_f(ac50)} / {_f(_get(r, 'agentcache_check', 'p99_ms'))} ms "
             f"| {'; '.join(parts)} "
-            f"| {_f(rvl50)} ms ({_f(rvl_agree, '{:.4f}')}) | {_ratio(rvl50, ac50)} "
-            f"| {_f(lin50, '{:,.1f}')} ms | {_ratio(lin50, ac50)} |"
+            f"| {_ms(rvl50)} ({_f(rvl_agree, '{:.4f}')}) | {_ratio(rvl50, ac50)} "
+            f"| {_ms(lin50, '{:,.1f}')} | {_ratio(lin50, ac50)} |"
         )
         rt = r["round_trips"]
         t = r["throughput"]
@@ -243,9 +247,10 @@ def write_docs(results: dict[str, Any], path: Path) -> None:
     found = pattern.search(text)
     old = found.group(1) if found else ""
     generated = carry_million(tables(results), old)
-    kept = [t for t in old.split("\n\n") if t.startswith("| entries |")]
+    kept = [t for t in old.split("\n\n") if t.startswith(("| entries |", "| end to end"))]
     if not results["sizes"] and kept:  # a workloads-only run keeps the last size sweep
-        when = re.search(r"started (\d{4}-\d{2}-\d{2} [\d:]+)", old)
+        stamp = r"started (\d{4}-\d{2}-\d{2} [\d:]+)"
+        when = re.search("from the run " + stamp, old) or re.search(stamp, old)
         generated = generated.rstrip() + (
             f"\n\nThe size sweep (one tenant), from the run started "
             f"{when.group(1) if when else 'before'}:\n\n" + "\n\n".join(kept)

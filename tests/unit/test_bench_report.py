@@ -50,3 +50,7 @@ def test_write_docs_keeps_the_hand_written_sections(tmp_path: Path) -> None:
     assert "--no-sizes" in text and "`python -m bench --million`" not in text
     # A workloads-only run keeps the last size sweep, dated.
     assert "from the run started 2026-11-26 12:59:26:" in text and "| 1,000,000 | 600 |" in text
+    # ... and keeps its date when a second workloads-only run regenerates the block.
+    write_docs({**results, "started": "2026-11-30 09:00:00"}, path)
+    again = path.read_text()
+    assert "from the run started 2026-11-26 12:59:26:" in again and "2026-11-29" not in again
