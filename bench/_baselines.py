@@ -5,7 +5,10 @@
 lookup that GETs every key and computes cosine similarity in numpy.
 
 ``RedisvlCache`` is redisvl's own ``SemanticCache`` (a FLAT index and a
-vector range query), fed the same precomputed vectors.
+vector range query), fed the same precomputed vectors. For the multi-tenant
+workloads it is one cache with a ``tenant`` tag as a filterable field (redisvl's
+documented way to scope a shared cache), checked with a ``Tag("tenant") == t``
+filter: one index and one filtered query per lookup, as agentcache does.
 """
 
 from __future__ import annotations
@@ -74,7 +77,14 @@ class RedisvlCache:
 
     name = "redisvl SemanticCache"
 
-    def __init__(self, client: redis.Redis, threshold: float, dims: int, name: str = "rvl") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        threshold: float,
+        dims: int,
+        name: str = "rvl",
+        tenant_field: bool = False,
+    ) -> None:
         from redisvl.extensions.cache.llm import SemanticCache
         from redisvl.utils.vectorize import CustomTextVectorizer
 
@@ -88,22 +98,27 @@ class RedisvlCache:
             vectorizer=CustomTextVectorizer(embed=no_embedding),
             redis_client=client,
             overwrite=True,
+            filterable_fields=[{"name": "tenant", "type": "tag"}] if tenant_field else None,
         )
 
     def store(self, prompt: str, response: str, vector: list[float]) -> None:
         self.cache.store(prompt, response, vector=vector)
 
-    def store_many(self, prompts: Sequence[str], response: str, vectors: Matrix) -> None:
+    def store_many(
+        self, prompts: Sequence[str], response: str, vectors: Matrix, tenant: str | None = None
+    ) -> None:
         # redisvl has no bulk store; its index.load is the batched write path.
         from redisvl.extensions.cache.llm.schema import CacheEntry
 
+        filters = {"tenant": tenant} if tenant is not None else None
         records = []
         for prompt, vector in zip(prompts, vectors.tolist(), strict=True):
             entry = CacheEntry(
-                entry_id=self.cache._make_entry_id(prompt, None),
+                entry_id=self.cache._make_entry_id(prompt, filters),
                 prompt=prompt,
                 response=response,
                 prompt_vector=vector,
+                filters=filters,
             )
             records.append(entry.to_dict("float32"))
             if len(records) == 1000:
@@ -114,3 +129,14 @@ class RedisvlCache:
 
     def check(self, vector: list[float]) -> bool:
         return bool(self.cache.check(vector=vector, num_results=1))
+
+    def best(self, vector: list[float], tenant: str) -> tuple[str, str] | None:
+        """(tenant, prompt) of the entry redisvl serves in ``tenant``, or None."""
+        from redisvl.query.filter import Tag
+
+        found = self.cache.check(
+            vector=vector, num_results=1, filter_expression=Tag("tenant") == tenant
+        )
+        if not found:
+            return None
+        return str(found[0].get("tenant", "")), str(found[0]["prompt"])

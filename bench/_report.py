@@ -23,6 +23,10 @@ def _f(value: Any, fmt: str = "{:.3f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _ms(value: Any, fmt: str = "{:.3f}") -> str:
+    return "-" if value is None else fmt.format(value) + " ms"
+
+
 def _ratio(slow: Any, fast: Any) -> str:
     if slow is None or not fast:
         return "-"
@@ -108,7 +112,11 @@ def tables(results: dict[str, Any]) -> str:
             f"| {r['agentcache_agreement']['agreement']:.4f} | {real_label} "
             f"| {_f(_get(real, 'check', 'p50_ms'))} / {_f(_get(real, 'check', 'p99_ms'))} ms |"
         )
-    parts = ["\n".join(rows), "\n".join(rows2), "\n".join(rows3)]
+    parts = []
+    if results.get("workloads"):
+        parts.append(workload_tables(results["workloads"]))
+    if results["sizes"]:
+        parts += ["\n".join(rows), "\n".join(rows2), "\n".join(rows3)]
     e2e = _last_e2e(results)
     if e2e:
         lines = ["| end to end (MiniLM on this CPU) | p50 | p99 |", "| --- | ---: | ---: |"]
@@ -149,9 +157,50 @@ def tables(results: dict[str, Any]) -> str:
     head = (
         f"Command: `{results['command'].strip()}`; started {results['started']}; Redis "
         f"{results['server']}; load average at start {results['load_average'][0]:.1f}, "
-        f"at end {results.get('load_average_end', [0.0])[0]:.1f} (2 shared cores)."
+        f"at end {results.get('load_average_end', [0.0])[0]:.1f} (2 shared cores)"
+        + (f"; took {results['seconds'] / 60:.0f} min." if "seconds" in results else ".")
     )
     return head + "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def workload_tables(workloads: dict[str, Any]) -> str:
+    """Markdown: the multi-tenant workloads (latency and agreement; round trips and rate)."""
+    rows = [
+        "| workload | agentcache check p50 / p99 | agreement (exact hits) | redisvl p50 "
+        "(agreement) | agentcache faster than redisvl | linear scan p50 | than linear |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows2 = [
+        "| workload | entries: how filled | round trips per check, cache embeds: hit / miss "
+        "| caller passes the vector: hit / miss | lookups/s 1 thread / 4 threads / asyncio 32 |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in workloads.values():
+        ac50 = _get(r, "agentcache_check", "p50_ms")
+        rvl50 = _get(r, "redisvl_check", "p50_ms")
+        lin50 = _get(r, "linear_check", "p50_ms")
+        agree = r["agentcache_agreement"]
+        parts = [f"{agree['agreement']:.4f} ({agree['exact_hits']:,.0f})"]
+        for kind in ("own", "faq"):
+            sub = r.get(f"agentcache_agreement_{kind}")
+            if sub:
+                parts.append(f"{kind} {sub['agreement']:.4f} ({sub['exact_hits']:,.0f})")
+        rvl_agree = _get(r, "redisvl_agreement", "agreement")
+        rows.append(
+            f"| {r['shape']} | {_f(ac50)} / {_f(_get(r, 'agentcache_check', 'p99_ms'))} ms "
+            f"| {'; '.join(parts)} "
+            f"| {_ms(rvl50)} ({_f(rvl_agree, '{:.4f}')}) | {_ratio(rvl50, ac50)} "
+            f"| {_ms(lin50, '{:,.1f}')} | {_ratio(lin50, ac50)} |"
+        )
+        rt = r["round_trips"]
+        t = r["throughput"]
+        rows2.append(
+            f"| {r['shape']} | {r['entries']:,}: {r['fill']} "
+            f"| {_f(rt.get('embeds_hit'), '{:.2f}')} / {_f(rt.get('embeds_miss'), '{:.2f}')} "
+            f"| {_f(rt.get('vector_hit'), '{:.2f}')} / {_f(rt.get('vector_miss'), '{:.2f}')} "
+            f"| {t['threads_1']:,.0f} / {t['threads_4']:,.0f} / {t['asyncio_32']:,.0f} |"
+        )
+    return "\n".join(rows) + "\n\n" + "\n".join(rows2)
 
 
 def _last_e2e(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -161,14 +210,51 @@ def _last_e2e(results: dict[str, Any]) -> dict[str, Any] | None:
     return found
 
 
+MILLION = "| 1,000,000"
+
+
+def carry_million(new: str, old: str) -> str:
+    """Keep the previous block's 1,000,000-entry rows when this run has none, marked
+    with the date they were measured, each under the same table header as before."""
+    if f"\n{MILLION}" in new or MILLION not in old:
+        return new
+    found = re.search(r"started (\d{4}-\d{2}-\d{2})", old)
+    when = found.group(1) if found else "earlier"
+    mark = f"| 1,000,000 (measured {when}, before the #14 lookup path)"
+    old_tables = {t.splitlines()[0]: t for t in old.split("\n\n") if t.startswith("|")}
+    out = []
+    for table in new.split("\n\n"):
+        prior = old_tables.get(table.splitlines()[0]) if table.startswith("|") else None
+        if prior is not None:
+            for line in prior.splitlines():
+                if line.startswith(MILLION):
+                    marked = (
+                        line if "measured" in line.split("|")[1] else line.replace(MILLION, mark, 1)
+                    )
+                    table = table.rstrip("\n") + "\n" + marked
+        out.append(table)
+    return "\n\n".join(out)
+
+
 def write_docs(results: dict[str, Any], path: Path) -> None:
     """Replace the generated section of docs/benchmarks.md (between the markers)."""
-    block = f"{BEGIN}\n{tables(results)}{END}"
     text = (
         path.read_text(encoding="utf-8") if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     )
     if BEGIN not in text:
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(BEGIN) + "(.*?)" + re.escape(END), re.S)
+    found = pattern.search(text)
+    old = found.group(1) if found else ""
+    generated = carry_million(tables(results), old)
+    kept = [t for t in old.split("\n\n") if t.startswith(("| entries |", "| end to end"))]
+    if not results["sizes"] and kept:  # a workloads-only run keeps the last size sweep
+        stamp = r"started (\d{4}-\d{2}-\d{2} [\d:]+)"
+        when = re.search("from the run " + stamp, old) or re.search(stamp, old)
+        generated = generated.rstrip() + (
+            f"\n\nThe size sweep (one tenant), from the run started "
+            f"{when.group(1) if when else 'before'}:\n\n" + "\n\n".join(kept)
+        )
+    block = f"{BEGIN}\n{generated.rstrip()}\n{END}"
     path.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
     print(f"updated {path}")

@@ -101,8 +101,11 @@ def embed_corpus(texts: list[str]) -> Matrix:
     if path.exists():
         loaded: Matrix = np.load(path)
         return loaded
+    import torch
+
     from agentcache.vectorizers import LocalVectorizer
 
+    torch.set_num_threads(1)  # the machine is shared; the vectors are computed once
     print(f"embedding {len(texts)} questions with MiniLM once (cached in {path.name}) ...")
     vectors = LocalVectorizer(batch_size=128).embed_many(texts)
     array = _unit(np.stack(vectors).astype(np.float32))

@@ -6,6 +6,10 @@ loaded with the same vectors, then looked up in interleaved rounds
 (agentcache, redisvl, linear scan, agentcache, ...) and medians of the
 per-round figures are reported. Lookups pass precomputed vectors, so they
 exclude embedding time; the end-to-end section includes it.
+
+Then the multi-tenant workloads of issue #14 (bench/tenants.py): (a) 1 tenant x
+100,000, (b) 10 x 1,000, (c) 100 x 1,000, (d) 1,000 tenants x (20 shared FAQ +
+10 own), real MiniLM vectors, each side by side with redisvl and the linear scan.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sweep-queries", action="store_true", help="also sweep query knobs on the real index"
     )
+    parser.add_argument(
+        "--workloads", nargs="*", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"],
+        help="multi-tenant workloads to run (default all; none: just --workloads)",
+    )  # fmt: skip
+    parser.add_argument("--no-sizes", action="store_true", help="skip the 1k/10k/100k sweep")
     parser.add_argument("--url", help="use this Redis Stack instead of the embedded one")
     args = parser.parse_args(argv)
     if args.sizes is None:
@@ -205,6 +214,7 @@ def run_real(url: str, client: redis.Redis, n: int, args: argparse.Namespace) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    started = time.perf_counter()
     if args.tune:
         from bench._sweep import main as tune_main
 
@@ -218,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": list(_loadavg()),
         "server": client.info("server").get("redis_version"),
         "sizes": {},
+        "workloads": {},
     }
+    if args.no_sizes:
+        args.sizes = []
     try:
         for n in args.sizes:
             client.flushall()
@@ -230,11 +243,16 @@ def main(argv: list[str] | None = None) -> int:
                 entry["real"] = run_real(url, client, n, args)
             results["sizes"][str(n)] = entry
             print_summary(n, entry)
+        if args.workloads:
+            from bench.tenants import run_all
+
+            results["workloads"] = run_all(url, client, args)
     finally:
         client.close()
         if server is not None:
             server.stop()
     results["load_average_end"] = list(_loadavg())
+    results["seconds"] = time.perf_counter() - started
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))
