@@ -31,7 +31,7 @@ from agentcache._redis.index_meta import (
     first_version,
     version_from_meta,
 )
-from agentcache._redis.replies import search_rows
+from agentcache._redis.replies import scripted_search, search_rows
 from agentcache._redis.replies import to_text as _text
 from agentcache.exceptions import ConfigurationError
 from agentcache.semantic._decide import Decisions
@@ -43,6 +43,10 @@ from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector
 
 DISTANCE_ALIAS = "__dist"
+# Set on a candidate by the lookup's search script: its hit count, and whether its
+# payload (response, metadata) was read with it.
+HITS_FIELD = "__hits"
+READ_FIELD = "__read"
 # Fields every candidate comes back with (policies may ask for more). The payload
 # (response, metadata) is read only for the entry a lookup serves or verifies:
 # top_k full responses per search would be most of the reply.
@@ -179,6 +183,56 @@ class SemanticCore(InputChecks, Decisions):
                 )
             )
         return candidates
+
+    def parse_scripted(self, reply: Any, scope: Scope) -> list[Candidate]:
+        """SEARCH_SCRIPT reply -> candidates, each with its hit count (``HITS_FIELD``)
+        and, when the script read it, its payload; rows of keys gone are dropped."""
+        search, extra = scripted_search(reply)
+        gone: set[str] = set()
+        counts: dict[str, tuple[int, list[Any]]] = {}
+        for (key, _), info in zip(search_rows(search)[1], extra, strict=True):
+            entry_id = key.rsplit(":", 1)[-1]
+            hits = int(info[0]) if info else -1
+            if hits < 0:
+                gone.add(entry_id)
+            else:
+                counts[entry_id] = (hits, info[1:])
+        candidates = []
+        for cand in self.parse_candidates(search, scope):
+            if cand.entry_id in gone:
+                continue
+            hits, payload = counts.get(cand.entry_id, (0, []))
+            fields = dict(cand.fields)
+            fields[HITS_FIELD] = str(hits)
+            if payload and payload[0] is not None:
+                fields["response"] = _text(payload[0])
+                fields["metadata"] = _text(payload[1]) if len(payload) > 1 else ""
+                fields[READ_FIELD] = "1"
+            candidates.append(replace(cand, fields=fields))
+        return candidates
+
+    def from_search(
+        self, result: CheckResult, candidates: Sequence[Candidate]
+    ) -> tuple[CheckResult, bool]:
+        """``result`` with the payload (and, for a hit, the count after it) the search
+        brought back, and whether it did (False: read it, as ``served``/``with_payload``)."""
+        chosen = result.hit or result.candidate
+        if chosen is None:
+            return result, False
+        cand = next((c for c in candidates if c.entry_id == chosen.entry_id), None)
+        if cand is None or READ_FIELD not in cand.fields:
+            return result, False
+        fields = cand.fields
+        filled = replace(
+            chosen,
+            response=fields.get("response", ""),
+            metadata=self._decode_metadata(fields.get("metadata")),
+        )
+        if result.hit is None:
+            return replace(result, candidate=filled), True
+        # The count the search read (this cache's earlier hits were sent before it), + this one.
+        filled = replace(filled, hit_count=int(fields.get(HITS_FIELD, "0")) + 1)
+        return replace(result, hit=filled, candidate=filled), True
 
     def _same_scope(self, fields: Mapping[str, str], scope: Scope) -> bool:
         if fields.get("tenant_id") != scope.tenant or fields.get("agent_id") != scope.agent:
@@ -347,6 +401,12 @@ class SemanticCore(InputChecks, Decisions):
         touch = "0" if self.settings.semantic.shadow_mode else "1"
         oldest = "" if since is None else repr(since)
         return keys, [self.clock(), entry_id, touch, oldest, *EXACT_FIELDS], entry_id
+
+    def hit_args(self, hit: CacheHit) -> tuple[list[str], list[Any]]:
+        """HIT_SCRIPT's keys and arguments: a served hit's bookkeeping, sent later."""
+        tenant, entry_id = hit.tenant, hit.entry_id
+        keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant), self.hits_key(tenant)]
+        return keys, [self.clock(), entry_id, f"{hit.similarity:.6f}"]
 
     def touch_args(
         self, tenant: str, entry_id: str, similarity: float
