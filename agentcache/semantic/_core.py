@@ -68,7 +68,6 @@ class IndexState(Version):
     pinned: bool = False
 
 
-
 class SemanticCore(InputChecks, Decisions):
     """Everything about a lookup or a store that does not touch the network (see above)."""
 
@@ -163,7 +162,6 @@ class SemanticCore(InputChecks, Decisions):
         state = self.state
         return state.physical if state is not None and state.pinned else self.alias
 
-
     # -- replies ------------------------------------------------------------
     def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
         """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted)."""
@@ -219,6 +217,8 @@ class SemanticCore(InputChecks, Decisions):
         chosen = result.hit or result.candidate
         if chosen is None:
             return result, False
+        if result.hit is None and not (result.explore or (result.shadow and result.accepted)):
+            return result, True  # a declined entry: its payload is not shown (CheckResult)
         cand = next((c for c in candidates if c.entry_id == chosen.entry_id), None)
         if cand is None or READ_FIELD not in cand.fields:
             return result, False

@@ -38,6 +38,7 @@ class AsyncLookups(AsyncSemanticIndex):
     _search_script: AsyncScript
     _touch_script: AsyncScript
     _pending: deque[tuple[list[str], list[Any]]]
+
     async def _lookup(
         self,
         scope: Scope,
@@ -153,9 +154,7 @@ class AsyncLookups(AsyncSemanticIndex):
             self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
             return [*(await self.client.hmget(keys[0], PAYLOAD_READ)), 0]
 
-    async def _check_exact(
-        self, scope: Scope, prompt: str, since: float | None
-    ) -> CacheHit | None:
+    async def _check_exact(self, scope: Scope, prompt: str, since: float | None) -> CacheHit | None:
         keys, args, entry_id = self.core.exact_args(scope, prompt, since)
         if self._pending and self._cluster is None:  # the pending bookkeeping rides along
             sha = self._exact_script.sha

@@ -40,6 +40,7 @@ class Lookups(SemanticIndex):
     _search_script: Script
     _touch_script: Script
     _pending: deque[tuple[list[str], list[Any]]]
+
     def _lookup(
         self,
         scope: Scope,
@@ -155,9 +156,7 @@ class Lookups(SemanticIndex):
             self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
             return [*(self.client.hmget(keys[0], PAYLOAD_READ)), 0]
 
-    def _check_exact(
-        self, scope: Scope, prompt: str, since: float | None
-    ) -> CacheHit | None:
+    def _check_exact(self, scope: Scope, prompt: str, since: float | None) -> CacheHit | None:
         keys, args, entry_id = self.core.exact_args(scope, prompt, since)
         if self._pending and self._cluster is None:  # the pending bookkeeping rides along
             sha = self._exact_script.sha

@@ -4,9 +4,11 @@
 
 Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
 agent, and model when given), followed by a decision policy over the top-k
-candidates; the served entry's payload is read with its hit count. An exact
-repeat of a stored prompt is answered from its entry key before any embedding
-is computed (with a vector at hand, probe and search share one round trip).
+candidates; the search brings back the hit counts and the payload of the
+candidates the policy could accept (``_lookup_sync``), and a hit's bookkeeping
+rides on the next command. An exact repeat of a stored prompt is answered from
+its entry key before any embedding is computed (with a vector at hand, probe and
+search share one round trip).
 Now and then (every 30 s per scope) the hybrid planner counts entries to pick
 RediSearch's hybrid policy (``_plan``).
 
