@@ -97,7 +97,7 @@ def main() -> None:
         f"client CPU {cpu / len(times) * 1000:.3f} ms per check"
     )
     if profiler:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":

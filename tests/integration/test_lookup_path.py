@@ -268,3 +268,24 @@ def test_a_failed_count_never_fails_the_lookup(settings: AgentCacheSettings) -> 
         assert cache.guard.faults == 0  # an optimisation failed, not the lookup
         assert not cache.core.planner.needs_index_count("")  # retried later, not every call
         cache._search = real_search  # type: ignore[method-assign]
+
+
+async def test_async_hit_bookkeeping_is_sent_on_close(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    rng = np.random.default_rng(12)
+    row = unit_rows(rng, 1)[0]
+    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
+    entry = await cache.store("q", "a", tenant="t", agent="a", vector=row)
+    hit = await cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+    assert hit is not None and hit.hit_count == 1 and entry is not None
+    hits, lru = cache.core.hits_key("t"), cache.core.lru_key("t")
+    stored_at = redis_client.zscore(lru, entry)
+    assert redis_client.hget(hits, entry) == b"0"  # not sent yet: nothing waited for it
+    await cache.aclose()
+    assert redis_client.hget(hits, entry) == b"1"
+    assert float(redis_client.hget(hits, f"{entry}:sim")) == pytest.approx(hit.similarity, 1e-5)
+    assert redis_client.zscore(lru, entry) >= stored_at  # type: ignore[operator]
+    cleanup = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
+    await cleanup.drop()
+    await cleanup.aclose()
