@@ -163,15 +163,29 @@ class SemanticCore(InputChecks, Decisions):
         return state.physical if state is not None and state.pinned else self.alias
 
     # -- replies ------------------------------------------------------------
-    def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
-        """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted)."""
+    def parse_candidates(
+        self, reply: Any, scope: Scope, extra: Sequence[Sequence[Any]] | None = None
+    ) -> list[Candidate]:
+        """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted).
+
+        ``extra``: SEARCH_SCRIPT's per-row hit count (-1: the key is gone, dropped) and
+        payload when read, kept in the fields (``HITS_FIELD``, ``READ_FIELD``)."""
         candidates = []
-        for key, fields in search_rows(reply, text=True)[1]:
+        for row, (key, fields) in enumerate(search_rows(reply, text=True)[1]):
             if not self._same_scope(fields, scope):
                 continue  # digest collision or a foreign entry: never serve it
             distance = float(fields.get(DISTANCE_ALIAS, "inf"))
             if math.isnan(distance):
                 continue
+            if extra is not None:
+                info = extra[row] if row < len(extra) else ()
+                if not info or int(info[0]) < 0:
+                    continue  # deleted or expired: never served
+                fields[HITS_FIELD] = str(int(info[0]))
+                if len(info) > 1 and info[1] is not None:
+                    fields["response"] = _text(info[1])
+                    fields["metadata"] = _text(info[2]) if len(info) > 2 else ""
+                    fields[READ_FIELD] = "1"
             candidates.append(
                 Candidate(
                     entry_id=key.rsplit(":", 1)[-1],
@@ -183,31 +197,9 @@ class SemanticCore(InputChecks, Decisions):
         return candidates
 
     def parse_scripted(self, reply: Any, scope: Scope) -> list[Candidate]:
-        """SEARCH_SCRIPT reply -> candidates, each with its hit count (``HITS_FIELD``)
-        and, when the script read it, its payload; rows of keys gone are dropped."""
+        """SEARCH_SCRIPT reply -> candidates with their hit counts and read payloads."""
         search, extra = scripted_search(reply)
-        gone: set[str] = set()
-        counts: dict[str, tuple[int, list[Any]]] = {}
-        for (key, _), info in zip(search_rows(search)[1], extra, strict=True):
-            entry_id = key.rsplit(":", 1)[-1]
-            hits = int(info[0]) if info else -1
-            if hits < 0:
-                gone.add(entry_id)
-            else:
-                counts[entry_id] = (hits, info[1:])
-        candidates = []
-        for cand in self.parse_candidates(search, scope):
-            if cand.entry_id in gone:
-                continue
-            hits, payload = counts.get(cand.entry_id, (0, []))
-            fields = dict(cand.fields)
-            fields[HITS_FIELD] = str(hits)
-            if payload and payload[0] is not None:
-                fields["response"] = _text(payload[0])
-                fields["metadata"] = _text(payload[1]) if len(payload) > 1 else ""
-                fields[READ_FIELD] = "1"
-            candidates.append(replace(cand, fields=fields))
-        return candidates
+        return self.parse_candidates(search, scope, extra)
 
     def from_search(
         self, result: CheckResult, candidates: Sequence[Candidate]
