@@ -24,7 +24,6 @@ from agentcache._redis.faults import FAULTS, server_answered
 from agentcache._redis.replies import is_missing_index
 from agentcache.semantic._core import PAYLOAD_READ
 from agentcache.semantic._index_async import AsyncSemanticIndex
-from agentcache.semantic._scripts import HIT_SCRIPT
 from agentcache.semantic._types import CacheHit, CheckResult, Scope
 from agentcache.vectorizers import Vector
 
@@ -37,6 +36,7 @@ class AsyncLookups(AsyncSemanticIndex):
     _exact_script: AsyncScript
     _search_script: AsyncScript
     _touch_script: AsyncScript
+    _hit_script: AsyncScript
     _pending: deque[tuple[list[str], list[Any]]]
 
     async def _lookup(
@@ -128,14 +128,20 @@ class AsyncLookups(AsyncSemanticIndex):
             except IndexError:  # taken by a concurrent command
                 break
         pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:  # EVAL, not EVALSHA: never NOSCRIPT, nothing to resend
-            pipe.execute_command("EVAL", HIT_SCRIPT, len(keys), *keys, *args)
+        sha = self._hit_script.sha
+        for keys, args in calls:
+            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
         for command in commands:
             pipe.execute_command(*command)
         results = list(await pipe.execute(raise_on_error=False))
-        for value in results[: len(calls)]:
-            if isinstance(value, redis.ResponseError):
-                self.guard.failure(value, "touch")  # e.g. maxmemory: counted and logged
+        for (keys, args), value in zip(calls, results, strict=False):
+            try:
+                if isinstance(value, NoScriptError):  # a new or flushed server: load, resend
+                    await self._hit_script(keys=keys, args=args)
+                elif isinstance(value, Exception):
+                    raise value
+            except redis.ResponseError as exc:
+                self.guard.failure(exc, "touch")  # e.g. maxmemory: counted and logged
         return results[len(calls) :]
 
     async def flush_hits(self) -> None:

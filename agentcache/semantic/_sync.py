@@ -48,6 +48,7 @@ from agentcache.semantic._scripts import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
+    HIT_SCRIPT,
     SEARCH_SCRIPT,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
@@ -111,6 +112,7 @@ class SemanticCache(Lookups, Shell):
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
         self._search_script = self.client.register_script(SEARCH_SCRIPT)
+        self._hit_script = self.client.register_script(HIT_SCRIPT)
         self._pending: deque[tuple[list[str], list[Any]]] = deque()
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
         self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)

@@ -289,3 +289,21 @@ async def test_async_hit_bookkeeping_is_sent_on_close(
     cleanup = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
     await cleanup.drop()
     await cleanup.aclose()
+
+
+def test_pending_bookkeeping_survives_a_flushed_script_cache(settings: AgentCacheSettings) -> None:
+    rng = np.random.default_rng(13)
+    row = unit_rows(rng, 1)[0]
+    with EmbeddedRedis() as server:  # its own: flushing the shared one's scripts reaches others
+        own = settings.model_copy(
+            update={"redis": settings.redis.model_copy(update={"url": server.url})}
+        )
+        with opened(own) as cache:
+            entry = cache.store("q", "kept", tenant="t", agent="a", vector=row)
+            hit = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+            assert hit is not None and hit.hit_count == 1
+            cache.client.script_flush()  # the pending EVALSHA answers NOSCRIPT
+            again = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+            assert again is not None and again.hit_count == 2
+            cache.flush_hits()
+            assert cache.client.hget(cache.core.hits_key("t"), str(entry)) == b"2"
