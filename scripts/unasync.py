@@ -27,6 +27,7 @@ PAIRS: list[tuple[str, str]] = [
     ("agentcache/semantic/_cluster_async.py", "agentcache/semantic/_cluster_sync.py"),
     ("agentcache/llm/_async.py", "agentcache/llm/_sync.py"),
     ("agentcache/semantic/_index_async.py", "agentcache/semantic/_index_sync.py"),
+    ("agentcache/semantic/_lookup_async.py", "agentcache/semantic/_lookup_sync.py"),
     ("agentcache/semantic/_async.py", "agentcache/semantic/_sync.py"),
 ]
 # async name -> sync name, replaced as whole words.
@@ -39,6 +40,8 @@ NAMES = {
     "AsyncSemanticCache": "SemanticCache",
     "AsyncSemanticIndex": "SemanticIndex",
     "_index_async": "_index_sync",
+    "AsyncLookups": "Lookups",
+    "_lookup_async": "_lookup_sync",
     "AsyncClusterSearch": "ClusterSearch",
     "async_cluster_search": "cluster_search",
     "AsyncToolCache": "ToolCache",

@@ -89,6 +89,13 @@ def search_rows(reply: Any, text: bool = False) -> tuple[int, list[tuple[str, di
     ]
 
 
+def scripted_search(reply: Any) -> tuple[Any, list[list[Any]]]:
+    """The semantic lookup's SEARCH_SCRIPT reply -> (the FT.SEARCH reply, one list per
+    row: hit count (-1: gone), then response and metadata when read)."""
+    search, extra = reply
+    return search, [list(row) for row in extra]
+
+
 def search_rows_total(reply: Any) -> int:
     """The total hit count of an FT.SEARCH reply (RESP2 or RESP3)."""
     if isinstance(reply, dict):

@@ -31,7 +31,7 @@ from agentcache._redis.index_meta import (
     first_version,
     version_from_meta,
 )
-from agentcache._redis.replies import search_rows
+from agentcache._redis.replies import scripted_search, search_rows
 from agentcache._redis.replies import to_text as _text
 from agentcache.exceptions import ConfigurationError
 from agentcache.semantic._decide import Decisions
@@ -43,6 +43,10 @@ from agentcache.settings import AgentCacheSettings
 from agentcache.vectorizers import Vector
 
 DISTANCE_ALIAS = "__dist"
+# Set on a candidate by the lookup's search script: its hit count, and whether its
+# payload (response, metadata) was read with it.
+HITS_FIELD = "__hits"
+READ_FIELD = "__read"
 # Fields every candidate comes back with (policies may ask for more). The payload
 # (response, metadata) is read only for the entry a lookup serves or verifies:
 # top_k full responses per search would be most of the reply.
@@ -62,7 +66,6 @@ class IndexState(Version):
     # True: query the physical index by name, not the alias (a retained older
     # version, or the source of a running transform migration).
     pinned: bool = False
-
 
 
 class SemanticCore(InputChecks, Decisions):
@@ -159,17 +162,30 @@ class SemanticCore(InputChecks, Decisions):
         state = self.state
         return state.physical if state is not None and state.pinned else self.alias
 
-
     # -- replies ------------------------------------------------------------
-    def parse_candidates(self, reply: Any, scope: Scope) -> list[Candidate]:
-        """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted)."""
+    def parse_candidates(
+        self, reply: Any, scope: Scope, extra: Sequence[Sequence[Any]] | None = None
+    ) -> list[Candidate]:
+        """FT.SEARCH reply -> candidates of exactly this scope (re-checked, not trusted).
+
+        ``extra``: SEARCH_SCRIPT's per-row hit count (-1: the key is gone, dropped) and
+        payload when read, kept in the fields (``HITS_FIELD``, ``READ_FIELD``)."""
         candidates = []
-        for key, fields in search_rows(reply, text=True)[1]:
+        for row, (key, fields) in enumerate(search_rows(reply, text=True)[1]):
             if not self._same_scope(fields, scope):
                 continue  # digest collision or a foreign entry: never serve it
             distance = float(fields.get(DISTANCE_ALIAS, "inf"))
             if math.isnan(distance):
                 continue
+            if extra is not None:
+                info = extra[row] if row < len(extra) else ()
+                if not info or int(info[0]) < 0:
+                    continue  # deleted or expired: never served
+                fields[HITS_FIELD] = str(int(info[0]))
+                if len(info) > 1 and info[1] is not None:
+                    fields["response"] = _text(info[1])
+                    fields["metadata"] = _text(info[2]) if len(info) > 2 else ""
+                    fields[READ_FIELD] = "1"
             candidates.append(
                 Candidate(
                     entry_id=key.rsplit(":", 1)[-1],
@@ -179,6 +195,36 @@ class SemanticCore(InputChecks, Decisions):
                 )
             )
         return candidates
+
+    def parse_scripted(self, reply: Any, scope: Scope) -> list[Candidate]:
+        """SEARCH_SCRIPT reply -> candidates with their hit counts and read payloads."""
+        search, extra = scripted_search(reply)
+        return self.parse_candidates(search, scope, extra)
+
+    def from_search(
+        self, result: CheckResult, candidates: Sequence[Candidate]
+    ) -> tuple[CheckResult, bool]:
+        """``result`` with the payload (and, for a hit, the count after it) the search
+        brought back, and whether it did (False: read it, as ``served``/``with_payload``)."""
+        chosen = result.hit or result.candidate
+        if chosen is None:
+            return result, False
+        if result.hit is None and not (result.explore or (result.shadow and result.accepted)):
+            return result, True  # a declined entry: its payload is not shown (CheckResult)
+        cand = next((c for c in candidates if c.entry_id == chosen.entry_id), None)
+        if cand is None or READ_FIELD not in cand.fields:
+            return result, False
+        fields = cand.fields
+        filled = replace(
+            chosen,
+            response=fields.get("response", ""),
+            metadata=self._decode_metadata(fields.get("metadata")),
+        )
+        if result.hit is None:
+            return replace(result, candidate=filled), True
+        # The count the search read (this cache's earlier hits were sent before it), + this one.
+        filled = replace(filled, hit_count=int(fields.get(HITS_FIELD, "0")) + 1)
+        return replace(result, hit=filled, candidate=filled), True
 
     def _same_scope(self, fields: Mapping[str, str], scope: Scope) -> bool:
         if fields.get("tenant_id") != scope.tenant or fields.get("agent_id") != scope.agent:
@@ -347,6 +393,12 @@ class SemanticCore(InputChecks, Decisions):
         touch = "0" if self.settings.semantic.shadow_mode else "1"
         oldest = "" if since is None else repr(since)
         return keys, [self.clock(), entry_id, touch, oldest, *EXACT_FIELDS], entry_id
+
+    def hit_args(self, hit: CacheHit) -> tuple[list[str], list[Any]]:
+        """HIT_SCRIPT's keys and arguments: a served hit's bookkeeping, sent later."""
+        tenant, entry_id = hit.tenant, hit.entry_id
+        keys = [self.entry_key(tenant, entry_id), self.lru_key(tenant), self.hits_key(tenant)]
+        return keys, [self.clock(), entry_id, f"{hit.similarity:.6f}"]
 
     def touch_args(
         self, tenant: str, entry_id: str, similarity: float

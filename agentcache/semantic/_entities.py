@@ -19,12 +19,12 @@ def _clean(word: str) -> str:
     return core[:-2] if core.endswith("'s") else core
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _words(text: str) -> frozenset[str]:
     return frozenset(_clean(w) for w in _WORD_SPAN.findall(text))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _entities(text: str) -> frozenset[str]:
     """Capitalised names, product names, acronyms, key:value terms and quoted strings."""
     found: set[str] = set()
@@ -90,7 +90,8 @@ def _one_edit(a: str, b: str) -> bool:
     return any(a == b[:k] + b[k + 1 :] for k in range(len(b)))
 
 
-def _initials(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _initials(text: str) -> frozenset[str]:
     """Initials of runs of capitalised words: 'United States' -> 'us'."""
     out: set[str] = set()
     run: list[str] = []
@@ -102,7 +103,7 @@ def _initials(text: str) -> set[str]:
             for j in range(i + 2, len(run) + 1):
                 out.add("".join(run[i:j]))
         run = []
-    return out
+    return frozenset(out)
 
 
 def entity_guard(query: str, candidate: str) -> str | None:

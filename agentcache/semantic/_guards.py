@@ -16,7 +16,8 @@ guard is in ``_entities``, the tokeniser and word lists they share in ``_lexicon
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 
 from agentcache.semantic._entities import entity_guard
 from agentcache.semantic._lexicon import (
@@ -41,6 +42,11 @@ __all__ = [
 ]
 
 Guard = Callable[[str, str], "str | None"]
+
+# What a guard reads of one text is derived once per text and kept (bounded LRU):
+# a lookup's query is compared with up to top_k candidates, and the candidates a
+# process meets are mostly the same popular entries, so a decision is set operations.
+_PER_TEXT = 8192
 
 # --------------------------------------------------------------------------- numbers
 
@@ -78,7 +84,8 @@ def _canon(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def _quantities(text: str) -> set[str]:
+@lru_cache(maxsize=_PER_TEXT)
+def _quantities(text: str) -> frozenset[str]:
     """Numbers, amounts, versions, months and weekdays in ``text``, normalised."""
     out: set[str] = set()
     for month, day, year in _DATE.findall(text):
@@ -107,7 +114,7 @@ def _quantities(text: str) -> set[str]:
     # "100 thousand" also yields a bare 'thousand' quantity; drop it when a scaled one exists.
     if "1000" in out and any(int(v) > 1000 for v in out if v.isdigit()):
         out.discard("1000")
-    return out
+    return frozenset(out)
 
 
 def numbers_guard(query: str, candidate: str) -> str | None:
@@ -192,8 +199,10 @@ _SIDE_INDEX = _build_side_index()
 _MAX_PHRASE = max(len(k) for k in _SIDE_INDEX)
 
 
-def _sides(text: str) -> dict[int, set[int]]:
-    """For each opposite group mentioned in ``text``, the sides it mentions."""
+@lru_cache(maxsize=_PER_TEXT)
+def _sides(text: str) -> Mapping[int, frozenset[int]]:
+    """For each opposite group mentioned in ``text``, the sides it mentions (not to be
+    changed: shared by every caller)."""
     stems = [_stem(t) for t in _tokens(text)]
     found: dict[int, set[int]] = {}
     for i in range(len(stems)):
@@ -202,7 +211,7 @@ def _sides(text: str) -> dict[int, set[int]]:
             if hit is not None:
                 found.setdefault(hit[0], set()).add(hit[1])
                 break
-    return found
+    return {group: frozenset(sides) for group, sides in found.items()}
 
 
 # Words skipped when looking for what a negation applies to ("did not *go*", "can't be *found*").
@@ -217,7 +226,8 @@ def _is_negation(token: str) -> bool:
     return token in _NEGATIONS or token.endswith("n't")
 
 
-def _negated_words(text: str) -> set[str]:
+@lru_cache(maxsize=_PER_TEXT)
+def _negated_words(text: str) -> frozenset[str]:
     """Stems of the content words that a negation in ``text`` applies to."""
     tokens = _tokens(text)
     out: set[str] = set()
@@ -233,11 +243,23 @@ def _negated_words(text: str) -> set[str]:
             if nxt not in _NEG_SKIP:
                 out.add(_stem(nxt))
                 break
-    return out
+    return frozenset(out)
 
 
-def _content(text: str) -> set[str]:
-    return {_stem(t) for t in _tokens(text) if t not in _COMMON and not _is_negation(t)}
+@lru_cache(maxsize=_PER_TEXT)
+def _content(text: str) -> frozenset[str]:
+    return frozenset(
+        _stem(t) for t in _tokens(text) if t not in _COMMON and not _is_negation(t)
+    )
+
+
+@lru_cache(maxsize=_PER_TEXT)
+def _stems_if_affirmative(text: str) -> frozenset[str] | None:
+    """The stems of ``text``, or None when it has a negation of its own."""
+    tokens = _tokens(text)
+    if any(_is_negation(t) for t in tokens):
+        return None
+    return frozenset(_stem(t) for t in tokens)
 
 
 def _overlap(query: str, candidate: str) -> float:
@@ -249,10 +271,9 @@ def _overlap(query: str, candidate: str) -> float:
 def _negation_conflict(query: str, candidate: str) -> str | None:
     """A word negated on one side that the other side states without any negation."""
     for first, second in ((query, candidate), (candidate, query)):
-        second_tokens = _tokens(second)
-        if any(_is_negation(t) for t in second_tokens):
+        stems = _stems_if_affirmative(second)
+        if stems is None:
             continue
-        stems = {_stem(t) for t in second_tokens}
         shared = sorted(_negated_words(first) & stems)
         if shared:
             return f"polarity: not {shared[0]} vs {shared[0]}"
@@ -308,7 +329,8 @@ _TO = re.compile(
 _BARE_TO = re.compile(r"([\w°$€£.+#-]+)\s+to\s+([\w°$€£.+#-]+)")
 
 
-def _directed_pairs(text: str) -> set[tuple[str, str]]:
+@lru_cache(maxsize=_PER_TEXT)
+def _directed_pairs(text: str) -> frozenset[tuple[str, str]]:
     text = text.replace(_RSQUO, "'")
     found = [(m.group(1), m.group(2)) for m in _ORDERED.finditer(text)]
     found += [(m.group(2), m.group(3)) for m in _TO.finditer(text)]
@@ -324,7 +346,7 @@ def _directed_pairs(text: str) -> set[tuple[str, str]]:
         a, b = raw_a.lower().strip(".,"), raw_b.lower().strip(".,")
         if a and b and a != b and a not in _SKIP and b not in _SKIP:
             pairs.add((a, b))
-    return pairs
+    return frozenset(pairs)
 
 
 def _is_code(word: str) -> bool:

@@ -22,12 +22,13 @@ def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _tokens(text: str) -> tuple[str, ...]:
     """Lower-cased tokens of ``text`` (cached: guards tokenise each prompt many times)."""
     return tuple(t.lower().replace(_RSQUO, "'") for t in _TOKEN.findall(text))
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """A crude stem so 'enabled', 'enables', 'enabling' compare equal; never used for output."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -89,8 +89,6 @@ class SemanticQueries:
         policy sees every candidate it could accept and nothing far beyond.
         """
         cfg = self.core.settings.semantic
-        wide = self.core.learns or cfg.shadow_mode or cfg.explore_rate > 0
-        floor = max(0.0, threshold - (LOOSE_BAND if wide else 0.0))
         query = (
             f"@{VECTOR_FIELD}:[VECTOR_RANGE $R $BLOB]=>{{$EPSILON: {cfg.query_epsilon}; "
             f"$YIELD_DISTANCE_AS: {DISTANCE_ALIAS}}} "
@@ -99,12 +97,28 @@ class SemanticQueries:
         fields = (*self.core.return_fields, DISTANCE_ALIAS)
         return [
             "FT.SEARCH", self.core.search_name, query,
-            "PARAMS", 4, "R", 1.0 - floor + 1e-6, "BLOB", blob,
+            "PARAMS", 4, "R", self.radius(threshold), "BLOB", blob,
             "SORTBY", DISTANCE_ALIAS, "ASC",
             "RETURN", len(fields), *fields,
             "LIMIT", 0, cfg.top_k,
             "DIALECT", 2,
         ]  # fmt: skip
+
+    def radius(self, threshold: float) -> float:
+        """The distance within which a candidate could be served or verified: the
+        threshold, widened by ``LOOSE_BAND`` when near misses matter."""
+        cfg = self.core.settings.semantic
+        wide = self.core.learns or cfg.shadow_mode or cfg.explore_rate > 0
+        return 1.0 - max(0.0, threshold - (LOOSE_BAND if wide else 0.0)) + 1e-6
+
+    def scripted(
+        self, command: list[Any], scope: Scope, threshold: float
+    ) -> tuple[list[str], list[Any]]:
+        """SEARCH_SCRIPT's keys and arguments running ``command`` (an FT.SEARCH): the
+        hit counts of its rows and the payloads of those within ``radius`` come back
+        with it."""
+        keys = [self.core.hits_key(scope.tenant)]
+        return keys, [self.radius(threshold), DISTANCE_ALIAS, *command[1:]]
 
     def range_command(
         self, tenant: str, agent: str | None, blob: bytes, threshold: float, offset: int, limit: int

@@ -97,6 +97,44 @@ table.insert(values, hits)
 return values
 """.replace("BUMP", _BUMP.replace("SIM", "ARGV[3]"))
 
+# A served hit's bookkeeping, sent later with the cache's next command (KEYS: entry,
+# LRU set, hits hash; ARGV: now, id, similarity). Nothing for an entry gone since the
+# search (invalidated, evicted, expired): no LRU member or count outlives its entry.
+HIT_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local hits
+BUMP
+return hits
+""".replace("BUMP", _BUMP.replace("SIM", "ARGV[3]"))
+
+# The lookup's search, read-only (it runs on a full server and on a replica): the
+# FT.SEARCH (ARGV[3..]) and, for each row, in the same atomic step: its hit count
+# (-1: the key is gone or expired, never served) and, for rows within distance
+# ARGV[1] of the query (candidates the policy could accept), the payload; the
+# others carry none. KEYS[1]: the tenant's hits hash; ARGV[2]: the distance field.
+SEARCH_SCRIPT = """#!lua flags=no-writes
+local radius = tonumber(ARGV[1])
+local reply = redis.call('FT.SEARCH', unpack(ARGV, 3))
+local extra = {}
+for i = 2, #reply, 2 do
+  local key, row = reply[i], reply[i + 1]
+  local info = {-1}
+  if redis.call('EXISTS', key) == 1 then
+    info[1] = tonumber(redis.call('HGET', KEYS[1], string.match(key, '[^:]+$'))) or 0
+    local distance
+    for j = 1, #row - 1, 2 do
+      if row[j] == ARGV[2] then distance = tonumber(row[j + 1]) end
+    end
+    if distance ~= nil and distance <= radius then
+      local payload = redis.call('HMGET', key, 'response', 'metadata')
+      info[2], info[3] = payload[1], payload[2]
+    end
+  end
+  extra[#extra + 1] = info
+end
+return {reply, extra}
+"""
+
 # Exact repeat (ARGV: now, id, touch flag, oldest insert time served ('': any), fields):
 # the entry's fields and its hit count, bumped unless in shadow mode, in one round trip.
 # An entry stored before the oldest time (a lookup's max_age) is a miss, left untouched.

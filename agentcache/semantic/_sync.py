@@ -4,9 +4,11 @@
 
 Every lookup is one filtered KNN query on a RediSearch HNSW index (tenant AND
 agent, and model when given), followed by a decision policy over the top-k
-candidates; the served entry's payload is read with its hit count. An exact
-repeat of a stored prompt is answered from its entry key before any embedding
-is computed (with a vector at hand, probe and search share one round trip).
+candidates; the search brings back the hit counts and the payload of the
+candidates the policy could accept (``_lookup_sync``), and a hit's bookkeeping
+rides on the next command. An exact repeat of a stored prompt is answered from
+its entry key before any embedding is computed (with a vector at hand, probe and
+search share one round trip).
 Now and then (every 30 s per scope) the hybrid planner counts entries to pick
 RediSearch's hybrid policy (``_plan``).
 
@@ -25,30 +27,29 @@ Example::
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import partial
 from logging import getLogger
 from random import Random
 from typing import Any
 
-import redis
 from redis.exceptions import NoScriptError
 
 from agentcache._lifecycle_sync import Shell
 from agentcache._redis.clients import SyncClient, sync_client
-from agentcache._redis.faults import FAULTS, server_answered
-from agentcache._redis.replies import is_missing_index
 from agentcache.exceptions import InvalidInputError
 from agentcache.metrics._counters import Metrics, scoped
 from agentcache.semantic import _cluster
 from agentcache.semantic._base import _BATCH
-from agentcache.semantic._core import PAYLOAD_READ
-from agentcache.semantic._index_sync import SemanticIndex
+from agentcache.semantic._lookup_sync import Lookups
 from agentcache.semantic._policy import DecisionPolicy
 from agentcache.semantic._scripts import (
     EXACT_SCRIPT,
     FEEDBACK_ATTEMPTS,
     FEEDBACK_SCRIPT,
+    HIT_SCRIPT,
+    SEARCH_SCRIPT,
     STORE_SCRIPT,
     TOUCH_SCRIPT,
 )
@@ -60,7 +61,7 @@ from agentcache.vectorizers import Vector, Vectorizer
 logger = getLogger("agentcache.semantic")
 
 
-class SemanticCache(SemanticIndex, Shell):
+class SemanticCache(Lookups, Shell):
     """Semantic response cache on a RediSearch HNSW index.
 
     The blocking cache and the asyncio one have the same methods and the same
@@ -110,6 +111,9 @@ class SemanticCache(SemanticIndex, Shell):
         )
         self._store_script = self.client.register_script(STORE_SCRIPT)
         self._touch_script = self.client.register_script(TOUCH_SCRIPT)
+        self._search_script = self.client.register_script(SEARCH_SCRIPT)
+        self._hit_script = self.client.register_script(HIT_SCRIPT)
+        self._pending: deque[tuple[list[str], list[Any]]] = deque()
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
         self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
 
@@ -187,134 +191,6 @@ class SemanticCache(SemanticIndex, Shell):
         with scoped(scope.tenant, scope.agent):
             return self._lookup(scope, prompt, minimum, query_vector, age)
 
-    def _lookup(
-        self,
-        scope: Scope,
-        prompt: str,
-        minimum: float,
-        query_vector: Vector | None,
-        max_age: float | None,
-    ) -> CheckResult:
-        core = self.core
-        if not self._ready():
-            return self._unavailable()
-        since = core.oldest(max_age)
-        exact_match = self.settings.semantic.exact_match
-        reply = None
-        if exact_match and query_vector is not None and self._cluster is None:
-            # The caller brought the vector: probe and search in one round trip.
-            blob = core.vector_bytes(query_vector)
-            pair = self.guard.run(
-                "check", lambda: self._exact_and_search(scope, prompt, blob, minimum, since)
-            )
-            if pair is None:
-                return self._unavailable()
-            exact, reply = pair
-            if exact is not None:
-                return self._finish(core.exact_result(exact), scope)
-        elif exact_match:
-            exact = self.guard.run("check", lambda: self._check_exact(scope, prompt, since))
-            if exact is not None:
-                return self._finish(core.exact_result(exact), scope)
-        if reply is None:
-            if query_vector is None:
-                query_vector = self._embed(prompt)
-                if query_vector is None:
-                    return self._unavailable()
-            blob = core.vector_bytes(query_vector)
-            reply = self.guard.run(
-                "check", lambda: self._vector_search(scope, blob, minimum, since)
-            )
-            if reply is None:
-                return self._unavailable()
-        result = core.resolve(prompt, core.parse_candidates(reply, scope), minimum, scope)
-        hit = result.hit
-        if hit is not None:
-            keys, args = core.touch_args(scope.tenant, hit.entry_id, hit.similarity)
-            touched = self.guard.run("touch", lambda: self._touch(keys, args))
-            if touched is None:
-                return self._unavailable()
-            result = core.served(result, touched)
-        elif (key := core.payload_key(scope, result)) is not None:
-            values = self.guard.run("check", lambda: self.client.hmget(key, PAYLOAD_READ))
-            result = core.with_payload(result, values)
-        return self._finish(result, scope)
-
-    def _touch(self, keys: list[str], args: list[Any]) -> Any:
-        """TOUCH_SCRIPT; when the server refuses its writes (maxmemory, a read-only
-        replica), the payload alone: the hit is served, uncounted."""
-        try:
-            return self._touch_script(keys=keys, args=args)
-        except redis.ResponseError as exc:
-            if not server_answered(exc):
-                raise
-            self.guard.failure(exc, "touch")  # counted and logged; raises in strict mode
-            return [*(self.client.hmget(keys[0], PAYLOAD_READ)), 0]
-
-    def _check_exact(
-        self, scope: Scope, prompt: str, since: float | None
-    ) -> CacheHit | None:
-        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
-        values = self._exact_script(keys=keys, args=args)
-        if not values:
-            return None
-        return self.core.hit_from_exact(values, scope, entry_id, prompt)
-
-    def _plan(self, scope: Scope) -> str:
-        """Count what the hybrid planner lacks (rarely); return the scope's index key."""
-        queries = self.queries
-        index_key = "" if self._cluster is None else scope.tenant  # a node's own index
-        try:
-            if (command := queries.index_count_command(index_key)) is not None:
-                queries.record_index(index_key, self._search(command, scope.tenant))
-            if (command := queries.scope_count_command(scope, index_key)) is not None:
-                queries.record_scope(scope, self._search(command, scope.tenant))
-        except FAULTS as exc:  # an optimisation: never fail the lookup for it
-            logger.debug("hybrid planner: count failed (%s: %s)", type(exc).__name__, exc)
-            queries.planner_failed(scope, index_key)
-        return index_key
-
-    def _vector_search(
-        self, scope: Scope, blob: bytes, minimum: float, since: float | None
-    ) -> Any:
-        index_key = self._plan(scope)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
-        return self._search(command, scope.tenant)
-
-    def _exact_and_search(
-        self, scope: Scope, prompt: str, blob: bytes, minimum: float, since: float | None
-    ) -> tuple[CacheHit | None, Any]:
-        """The exact-repeat probe and the vector search, pipelined (not on a cluster).
-
-        As on the sequential path, a probe the server refuses (maxmemory) is a
-        fault and the search goes on; an exact hit never depends on the search.
-        """
-        index_key = self._plan(scope)
-        keys, args, entry_id = self.core.exact_args(scope, prompt, since)
-        command = self.queries.lookup_command(scope, blob, minimum, index_key, since)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("EVALSHA", self._exact_script.sha, len(keys), *keys, *args)
-        pipe.execute_command(*command)
-        values, reply = pipe.execute(raise_on_error=False)
-        try:
-            if isinstance(values, NoScriptError):  # a new or flushed server: load, probe again
-                values = self._exact_script(keys=keys, args=args)
-            elif isinstance(values, Exception):
-                raise values
-        except redis.ResponseError as exc:
-            if not server_answered(exc):
-                raise
-            self.guard.failure(exc, "check")
-            values = None
-        exact = self.core.hit_from_exact(values, scope, entry_id, prompt) if values else None
-        if exact is not None:
-            return exact, None
-        if isinstance(reply, Exception):
-            if not is_missing_index(reply):
-                raise reply
-            reply = self._search(command, scope.tenant)  # recreates the lost index
-        return None, reply
-
     # -- writes -------------------------------------------------------------
     def store(
         self,
@@ -356,9 +232,7 @@ class SemanticCache(SemanticIndex, Shell):
             keys, args, entry_id = core.store_args(
                 scope, prompt, response, blob, metadata_json, tag_list, ttl_seconds
             )
-            result = self.guard.run(
-                "store", lambda: self._store_script(keys=keys, args=args)
-            )
+            result = self.guard.run("store", lambda: self._store_one(keys, args))
             if result is None:
                 return None
             self._count_stores(scope, 1, len(result[1]))
@@ -429,8 +303,22 @@ class SemanticCache(SemanticIndex, Shell):
             if results is not None:
                 self._count_stores(scope, len(results), sum(len(r[1]) for r in results))
 
+    def _store_one(self, keys: list[str], args: list[Any]) -> Any:
+        """STORE_SCRIPT, after the pending hit bookkeeping (so its eviction sees it)."""
+        if not self._pending or self._cluster is not None:
+            return self._store_script(keys=keys, args=args)
+        sha = self._store_script.sha
+        (result,) = self._pipelined(("EVALSHA", sha, len(keys), *keys, *args))
+        if isinstance(result, NoScriptError):
+            return self._store_script(keys=keys, args=args)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     def _store_calls(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """Run the store script for each ``(keys, args)`` in one pipeline."""
+        if self._pending and self._cluster is None:
+            self._pipelined()  # eviction sees this cache's hits
         if self._cluster is not None:  # a cluster pipeline refuses registered scripts
             return _cluster.eval_pipelined(self._cluster.client, self._store_script, calls)
         pipe: Any = self.client.pipeline(transaction=False)
@@ -461,6 +349,8 @@ class SemanticCache(SemanticIndex, Shell):
         self, tenant: str, entry_id: str, correct: bool, similarity: float | None
     ) -> bool:
         core = self.core
+        if self._pending and self._cluster is None:
+            self._pipelined()  # the last hit's similarity, written
         key = core.entry_key(tenant, entry_id)
         hits_key = core.hits_key(tenant)
         seen = similarity
@@ -479,6 +369,11 @@ class SemanticCache(SemanticIndex, Shell):
             time.sleep(core.feedback_backoff(attempt))
         logger.warning("feedback on %s dropped: %d tries contended", key, FEEDBACK_ATTEMPTS)
         return False
+
+    def close(self) -> None:
+        """Send the pending hit bookkeeping, then close what this cache made."""
+        self.flush_hits()
+        super().close()
 
     def __enter__(self) -> SemanticCache:
         self._ready()

@@ -57,34 +57,84 @@ def counting(settings: AgentCacheSettings) -> Iterator[tuple[SemanticCache, Coun
     client.close()
 
 
-def test_a_lookup_that_brings_its_vector_is_one_round_trip(
-    counting: tuple[SemanticCache, CountingRedis],
+def _round_trips(client: CountingRedis, lookup: Any) -> tuple[Any, int]:
+    before = client.round_trips
+    found = lookup()
+    return found, client.round_trips - before
+
+
+@pytest.mark.parametrize("with_vector", [True, False])
+def test_round_trips_of_a_hit_a_miss_and_an_exact_repeat(
+    counting: tuple[SemanticCache, CountingRedis], with_vector: bool
 ) -> None:
+    """With the vector at hand: probe and search pipelined, one round trip for every
+    kind; embedding: the probe, then the search. The payload comes with the search and
+    a hit's bookkeeping rides on the next command: never a round trip of its own."""
     cache, client = counting
-    rng = np.random.default_rng(1)
-    stored = unit_rows(rng, 5)
-    cache.store_many(
-        [(f"question {i}", f"answer {i}") for i in range(5)], tenant="t", agent="a",
-        vectors=list(stored),
-    )  # fmt: skip
+    vectorizer = cache.vectorizer
+    texts = [f"question number {i} about {w}" for i, w in enumerate(("cats", "tax", "rust"))]
+    stored = [vectorizer.embed(t) for t in texts]
+    cache.store_many([(t, f"answer {i}") for i, t in enumerate(texts)], tenant="t", agent="a",
+                     vectors=stored)  # fmt: skip
     # Warm-up: the planner counts this scope once, and the scripts get loaded.
-    cache.check("first lookup", tenant="t", agent="a", vector=near(stored[0], rng))
+    cache.check("warm up", tenant="t", agent="a", vector=stored[0])
+    cache.check("warm up two", tenant="t", agent="a")
+    searches = 2 if not with_vector else 1
 
-    before = client.round_trips
-    miss = cache.check("something else", tenant="t", agent="a", vector=unit_rows(rng, 1)[0])
-    assert miss is None
-    assert client.round_trips - before == 1  # exact probe and search, pipelined
+    def check(prompt: str, **kw: Any) -> Any:
+        vector = vectorizer.embed(prompt) if with_vector else None
+        return lambda: cache.check(prompt, tenant="t", agent="a", vector=vector, **kw)
 
-    before = client.round_trips
-    hit = cache.check("question 2 reworded", tenant="t", agent="a", vector=near(stored[2], rng))
-    assert hit is not None and hit.response == "answer 2" and not hit.exact
-    assert hit.hit_count == 1
-    assert client.round_trips - before == 2  # + the touch that reads the payload
+    miss, trips = _round_trips(client, check("completely unrelated words here"))
+    assert miss is None and trips == searches
+    hit, trips = _round_trips(client, check("question number 1 about tax please", threshold=0.5))
+    assert hit is not None and hit.response == "answer 1" and not hit.exact
+    assert hit.hit_count == 1 and trips == searches
+    again, trips = _round_trips(client, check("question number 1 about tax please", threshold=0.5))
+    assert again is not None and again.hit_count == 2 and trips == searches  # + bookkeeping
+    exact, trips = _round_trips(client, check(texts[2]))
+    assert exact is not None and exact.exact and exact.response == "answer 2" and trips == 1
+    # The pending bookkeeping of the hits above went out with the later commands:
+    hits = client.hget(cache.core.hits_key("t"), hit.entry_id)
+    assert hits == b"2"
 
-    before = client.round_trips
-    exact = cache.check("question 3", tenant="t", agent="a", vector=stored[3])
-    assert exact is not None and exact.exact and exact.response == "answer 3"
-    assert client.round_trips - before == 1
+
+def test_a_hit_bookkeeping_goes_out_with_the_next_store_before_its_eviction(
+    settings: AgentCacheSettings,
+) -> None:
+    """LRU order lags a cache's hits by at most its next command: a store sends them
+    first, so the least recently hit entry is the one evicted."""
+    rng = np.random.default_rng(9)
+    rows = unit_rows(rng, 4)
+    with opened(settings, max_entries_per_tenant=3) as cache:
+        for i in range(3):
+            cache.store(f"q{i}", f"a{i}", tenant="t", agent="a", vector=rows[i])
+        # Hit the oldest entry semantically: its LRU time is pending, not yet sent.
+        hit = cache.check("q0 reworded", tenant="t", agent="a", vector=near(rows[0], rng))
+        assert hit is not None and hit.response == "a0"
+        assert cache._pending  # deferred
+        cache.store("q3", "a3", tenant="t", agent="a", vector=rows[3])  # evicts one
+        assert not cache._pending
+        assert cache.check("q0", tenant="t", agent="a", vector=rows[0]) is not None
+        assert cache.check("q1", tenant="t", agent="a", vector=rows[1]) is None  # evicted
+        assert cache.stats.evictions == 1
+
+
+def test_a_deferred_hit_on_an_entry_deleted_since_writes_nothing(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    rng = np.random.default_rng(10)
+    row = unit_rows(rng, 1)[0]
+    with opened(settings) as cache:
+        entry = cache.store("q", "served once", tenant="t", agent="a", vector=row)
+        hit = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+        assert hit is not None and hit.response == "served once"
+        assert entry is not None and cache.invalidate(entry, tenant="t")
+        cache.flush_hits()
+        lru, hits = cache.core.lru_key("t"), cache.core.hits_key("t")
+        assert redis_client.zscore(lru, entry) is None
+        assert redis_client.hmget(hits, entry, f"{entry}:sim") == [None, None]
+        assert cache.check("reworded", tenant="t", agent="a", vector=near(row, rng)) is None
 
 
 def test_the_pipelined_probe_survives_a_flushed_script_cache(
@@ -218,3 +268,42 @@ def test_a_failed_count_never_fails_the_lookup(settings: AgentCacheSettings) -> 
         assert cache.guard.faults == 0  # an optimisation failed, not the lookup
         assert not cache.core.planner.needs_index_count("")  # retried later, not every call
         cache._search = real_search  # type: ignore[method-assign]
+
+
+async def test_async_hit_bookkeeping_is_sent_on_close(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    rng = np.random.default_rng(12)
+    row = unit_rows(rng, 1)[0]
+    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
+    entry = await cache.store("q", "a", tenant="t", agent="a", vector=row)
+    hit = await cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+    assert hit is not None and hit.hit_count == 1 and entry is not None
+    hits, lru = cache.core.hits_key("t"), cache.core.lru_key("t")
+    stored_at = redis_client.zscore(lru, entry)
+    assert redis_client.hget(hits, entry) == b"0"  # not sent yet: nothing waited for it
+    await cache.aclose()
+    assert redis_client.hget(hits, entry) == b"1"
+    assert float(redis_client.hget(hits, f"{entry}:sim")) == pytest.approx(hit.similarity, 1e-5)
+    assert redis_client.zscore(lru, entry) >= stored_at  # type: ignore[operator]
+    cleanup = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
+    await cleanup.drop()
+    await cleanup.aclose()
+
+
+def test_pending_bookkeeping_survives_a_flushed_script_cache(settings: AgentCacheSettings) -> None:
+    rng = np.random.default_rng(13)
+    row = unit_rows(rng, 1)[0]
+    with EmbeddedRedis() as server:  # its own: flushing the shared one's scripts reaches others
+        own = settings.model_copy(
+            update={"redis": settings.redis.model_copy(update={"url": server.url})}
+        )
+        with opened(own) as cache:
+            entry = cache.store("q", "kept", tenant="t", agent="a", vector=row)
+            hit = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+            assert hit is not None and hit.hit_count == 1
+            cache.client.script_flush()  # the pending EVALSHA answers NOSCRIPT
+            again = cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
+            assert again is not None and again.hit_count == 2
+            cache.flush_hits()
+            assert cache.client.hget(cache.core.hits_key("t"), str(entry)) == b"2"
