@@ -49,7 +49,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def _vectors(texts: list[str], fallback: Any) -> dict[str, Any]:
     """Every text's vector, embedded once in one batch and kept in bench/results."""
-    path = RESULTS_DIR / f"savings_vectors_{fallback.model}.npz"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in fallback.model)
+    path = RESULTS_DIR / f"savings_vectors_{safe}.npz"
     keys = {hashlib.sha1(t.encode()).hexdigest(): t for t in texts}
     stored: dict[str, Any] = dict(np.load(path)) if path.exists() else {}
     missing = [t for k, t in keys.items() if k not in stored]
