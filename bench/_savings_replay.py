@@ -164,6 +164,11 @@ def _row(turn: Turn, result: Any, seconds: float, wall: float, embeds: Any) -> d
         "label_noise": wrong and tag is not None
         and frozenset((tag[1], turn.intent)) in CONFUSABLE,
         "cross_tenant": bool(served) and tag is not None and tag[0] != turn.tenant,
+        "example": {
+            "n": turn.n, "tenant": turn.tenant, "question": turn.text, "label": turn.intent,
+            "kind": turn.kind, "served": "/".join(tag) if tag else None,
+            "calls": [(c.layer, round(c.similarity or 0.0, 3), c.prompt[:80]) for c in served],
+        } if wrong else None,
     }  # fmt: skip
 
 
@@ -216,4 +221,5 @@ def summarize(
         "explores": sum(r["explores"] for r in rows),
         "embeds": sum(r["embeds"] for r in rows),
         "quarters": quarters,
+        "false_hit_examples": [r["example"] for r in rows if r["example"]][:20],
     }  # fmt: skip

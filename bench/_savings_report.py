@@ -148,7 +148,22 @@ def write_report(data: dict[str, Any], plot_name: str) -> str:
         "The traffic itself warms up (the repeat-intent share rises, see Traffic), so a rise of "
         "the served share is mostly warm-up; learning is the C5 - C4 difference.",
         "",
+        "### The false hits",
+        "",
+        "| provider | config | turn | question | label | served answer for | served calls "
+        "(layer, similarity, cached prompt) |",
+        "|---|---|---:|---|---|---|---|",
     ]
+    for r in data["results"]:
+        for e in r.get("false_hit_examples", []):
+            calls = "; ".join(
+                f"{layer} {sim:.3f} `{prompt[:60]}`" for layer, sim, prompt in e["calls"]
+            )
+            out.append(
+                f"| {r['provider']} | {r['config']} | {e['n']} | {e['question']} | {e['label']} "
+                f"| {e['served']} | {calls} |"
+            )
+    out.append("")
     return "\n".join(out)
 
 
