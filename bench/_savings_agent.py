@@ -24,7 +24,7 @@ ANTHROPIC_MODEL = "claude-sonnet-4-5"
 OPENAI_MODEL = "gpt-4.1"
 MAX_TOKENS = 400
 LONG_TEXT = 400  # characters: longer texts are charged the article embedding time
-_TAG = re.compile(r"\[(t\d+)/([a-z_]+)(?: ref \d+)?\]")
+_TAG = re.compile(r"\[(t\d+)/([^\]\s]+?)(?: ref \d+)?\]")  # intents hold ? and capitals
 _TENANT = re.compile(r"TENANT_ID: (t\d+)")
 
 _POLICY_TOPICS = (

@@ -15,7 +15,9 @@ import redis
 
 from agentcache.testing.provider import LatencyModel
 from agentcache.testing.vectors import HashingVectorizer
+from bench._savings_agent import tag_of
 from bench._savings_replay import CONFIGS
+from bench._savings_traffic import answer, article, load_intents
 from bench.savings import run
 
 pytestmark = pytest.mark.skipif(
@@ -88,3 +90,11 @@ def test_quarters_cover_every_turn_and_the_run_cleans_up(data: dict[str, Any]) -
         assert len(r["quarters"]) == 4
     assert data["traffic"]["turns"] == 40
     assert data["leftover"] == set()  # every replay dropped what it created
+
+
+def test_every_intent_survives_the_answer_tag() -> None:
+    # BANKING77 names include capitals and "?" (reverted_card_payment?): a tag that loses
+    # them would count right answers as false hits.
+    for intent in load_intents():
+        assert tag_of(answer("t07", intent)) == ("t07", intent)
+        assert tag_of(article("t07", intent)) == ("t07", intent)
