@@ -8,13 +8,36 @@ from typing import Any
 START, END = "<!-- bench.savings: generated from here -->", "<!-- bench.savings: end -->"
 
 
-def merge_report(path: Path, generated: str) -> str:
+LONG_MARKERS = ("<!-- bench.savings --long: generated from here -->",
+                "<!-- bench.savings --long: end -->")  # fmt: skip
+
+
+def merge_report(path: Path, generated: str, markers: tuple[str, str] = (START, END)) -> str:
     """The report file with its generated part replaced; hand-written text around it stays."""
-    block = f"{START}\n{generated}\n{END}"
+    start, end = markers
+    block = f"{start}\n{generated}\n{end}"
     old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        return old[: old.index(START)] + block + old[old.index(END) + len(END) :]
-    return block + "\n"
+    if start in old and end in old:
+        return old[: old.index(start)] + block + old[old.index(end) + len(end) :]
+    return old + ("\n" if old else "") + block + "\n"
+
+
+def write_long(data: dict[str, Any]) -> str:
+    """The learning-curve section: C4 vs C5 per quarter over a long replay."""
+    return "\n".join([
+        f"## Learning curve ({data['turns']:,} turns, {data['tenants']} tenants, Anthropic)",
+        "",
+        f"Command: `{data['command']}`; the run took {data['elapsed_s']:.0f} s. Repeat-intent "
+        f"share by quarter: {' → '.join(_pct(x) for x in data['repeat_share_quarters'])}.",
+        "",
+        *_quarters(data),
+        "",
+        "| config | served turns | false hits | explores | cost $ |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {r['config']} | {r['served_turns']} | {r['false_hits']} | {r['explores']} "
+          f"| {r['cost']:.2f} |" for r in data["results"]),
+        "",
+    ])  # fmt: skip
 
 
 def _pct(x: float) -> str:

@@ -40,7 +40,7 @@ from bench._savings_agent import (
     tenant_header,
 )
 from bench._savings_replay import CONFIGS, Config, Costs, replay
-from bench._savings_report import merge_report, write_plot, write_report
+from bench._savings_report import LONG_MARKERS, merge_report, write_long, write_plot, write_report
 from bench._savings_traffic import article, generate, load_intents, norm, stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answer-scale", type=float, default=1.0,
                         help="answer length factor (1.0: 60-220 tokens)")  # fmt: skip
     parser.add_argument("--no-docs", action="store_true", help="full run without writing docs/")
+    parser.add_argument("--long", type=int, default=0,
+                        help="the learning curve: C4 vs C5 over this many turns (Anthropic), "
+                        "written to its own section of docs/savings.md")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.long:
+        args.turns, args.providers, args.configs = args.long, "anthropic", "C4,C5"
     turns = args.turns or (500 if args.quick else 2000)
     tenants = args.tenants or (5 if args.quick else 20)
     wanted = args.configs.split(",") if args.configs else None
@@ -208,8 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\ndone in {data['elapsed_s']:.0f}s")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     name = "savings_quick.json" if args.quick else "savings.json"
+    name = "savings_long.json" if args.long else name
     (RESULTS_DIR / name).write_text(json.dumps(data, indent=1, default=str))
-    if not args.quick and not args.no_docs:
+    if args.long and not args.no_docs:
+        doc = ROOT / "docs" / "savings.md"
+        doc.write_text(merge_report(doc, write_long(data), LONG_MARKERS))
+        print(f"wrote the learning-curve section of {doc}")
+    elif not args.quick and not args.no_docs:
         doc = ROOT / "docs" / "savings.md"
         doc.write_text(merge_report(doc, write_report(data, "savings.png")))
         write_plot(data, ROOT / "docs" / "savings.png")
