@@ -10,6 +10,7 @@ Responses API's is in ``_responses``); ``_scoping`` finds the key and scope;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -60,8 +61,28 @@ def _normal(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+_TOOL_LINE = "[tool call] "
+
+
+def tool_call_line(name: str, arguments: Any) -> str:
+    """One tool call as a canonical line of an answer (name, sorted compact JSON): tool calls
+    are compared structurally, never by embedding ("card_arrival" is near "card_delivery")."""
+    with contextlib.suppress(ValueError):  # not JSON: compared as the raw string
+        arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
+    args = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{_TOOL_LINE}{name} {args}"
+
+
+def _split_calls(text: str) -> tuple[str, list[str]]:
+    calls = [line for line in text.split("\n") if line.startswith(_TOOL_LINE)]
+    return "\n".join(x for x in text.split("\n") if x not in calls), sorted(calls)
+
+
 def answers_verdict(cached: str, fresh: str) -> bool | None:
     """True/False when the texts alone decide; None: compare their embeddings."""
+    (cached, cached_calls), (fresh, fresh_calls) = _split_calls(cached), _split_calls(fresh)
+    if cached_calls != fresh_calls:
+        return False
     if _normal(cached) == _normal(fresh):
         return True
     if check_all(fresh, cached, _ANSWER_GUARDS) is not None:
@@ -110,6 +131,9 @@ class Adapter:
     def is_tool_use(self, response: Any) -> bool:
         raise NotImplementedError
 
+    def tool_calls(self, response: Any) -> list[str]:  # canonical lines (tool_call_line)
+        return []
+
     def assembler(self) -> Assembler:
         raise NotImplementedError
 
@@ -141,6 +165,9 @@ class AnthropicAdapter(Adapter):
     def is_tool_use(self, response: Any) -> bool:
         return bool(response.stop_reason == "tool_use")
 
+    def tool_calls(self, response: Any) -> list[str]:
+        return [tool_call_line(b.name, b.input) for b in response.content if b.type == "tool_use"]
+
     def assembler(self) -> AnthropicAssembler:
         return AnthropicAssembler()
 
@@ -169,6 +196,11 @@ class OpenAIAdapter(Adapter):
         return any(
             c.finish_reason == "tool_calls" or c.message.tool_calls for c in response.choices
         )
+
+    def tool_calls(self, response: Any) -> list[str]:
+        calls = [t for c in response.choices for t in c.message.tool_calls or []]
+        fns = [f for t in calls if (f := getattr(t, "function", None))]  # custom tools: none
+        return [tool_call_line(f.name, f.arguments) for f in fns]
 
     def assembler(self) -> OpenAIAssembler:
         return OpenAIAssembler()
@@ -330,8 +362,9 @@ class LLMCore:
             return None
 
     def answer_text(self, response: Any) -> str:
-        """The response's text as stored and compared ("(no text)" for tool-only answers)."""
-        return self.adapter.text(response) or "(no text)"
+        """The response's text and tool calls as stored and compared ("(no text)": neither)."""
+        parts = [self.adapter.text(response), *self.adapter.tool_calls(response)]
+        return "\n".join(p for p in parts if p) or "(no text)"
 
     def after_call(self, call: Call, response: Any) -> tuple[dict[str, Any] | None, str]:
         """(store arguments or None, note) for a provider response."""
