@@ -197,7 +197,7 @@ class SemanticSettings(BaseModel):
         "this many seconds, even if the cache stays idle.",
     )
     hit_flush_max_pending: int = Field(
-        default=256, ge=1, description="Pending hits past which they are sent at once."
+        default=256, ge=1, description="Pending hits at which they are sent at once."
     )
 
 

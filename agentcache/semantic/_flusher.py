@@ -36,6 +36,8 @@ class HitFlusher:
         self._closed = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # A cache dropped without close() stops its thread rather than leak it.
+        weakref.finalize(flush.__self__, self.close)  # type: ignore[attr-defined]
 
     def arm(self, urgent: bool = False) -> None:
         """A hit is pending: flush within the interval (``urgent``: now)."""

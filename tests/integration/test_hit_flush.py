@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -188,3 +191,42 @@ def test_a_failed_background_flush_is_counted_never_raised(settings: AgentCacheS
     finally:
         cache.close()
         server.stop()
+
+
+_AT_EXIT = """
+import json, sys
+import numpy as np
+from agentcache import SemanticCache
+from agentcache.settings import AgentCacheSettings
+from agentcache.testing.vectors import HashingVectorizer
+
+settings = AgentCacheSettings.model_validate_json(sys.argv[1])
+row = np.asarray(json.loads(sys.argv[2]), dtype=np.float32)
+cache = SemanticCache(settings, vectorizer=HashingVectorizer(len(row)))
+hit = cache.check("reworded", tenant="t", agent="a", vector=row)
+assert hit is not None and cache._pending
+print(hit.entry_id)
+# No close(), no flush_hits(): the interpreter exits with the hit pending.
+"""
+
+
+def test_a_blocking_cache_sends_its_pending_hits_at_interpreter_exit(
+    settings: AgentCacheSettings, redis_client: redis.Redis
+) -> None:
+    rng = np.random.default_rng(27)
+    row = unit_rows(rng, 1)[0]
+    chosen = bounded(settings, hit_flush_seconds=3600)  # only the exit hook can send it
+    cache = SemanticCache(chosen, vectorizer=HashingVectorizer(DIMS))
+    try:
+        entry = cache.store("q", "a", tenant="t", agent="a", vector=row)
+        done = subprocess.run(
+            [sys.executable, "-c", _AT_EXIT, chosen.model_dump_json(),
+             json.dumps(near(row, rng).tolist())],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == entry
+        assert redis_client.hget(cache.core.hits_key("t"), str(entry)) == b"1"
+    finally:
+        cache.drop()
+        cache.close()
