@@ -37,7 +37,8 @@ class HitFlusher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # A cache dropped without close() stops its thread rather than leak it.
-        weakref.finalize(flush.__self__, self.close)  # type: ignore[attr-defined]
+        finalizer = weakref.finalize(flush.__self__, self.close)  # type: ignore[attr-defined]
+        finalizer.atexit = False  # at exit, _flush_at_exit sends the pending hits first
 
     def arm(self, urgent: bool = False) -> None:
         """A hit is pending: flush within the interval (``urgent``: now)."""
