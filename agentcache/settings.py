@@ -188,6 +188,17 @@ class SemanticSettings(BaseModel):
     explore_rate: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of would-be hits re-asked to the model."
     )
+    # The bound on how stale LRU order in Redis may get behind a served hit.
+    hit_flush_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=3600.0,
+        description="A served hit's bookkeeping (count, LRU time) reaches Redis within "
+        "this many seconds, even if the cache stays idle.",
+    )
+    hit_flush_max_pending: int = Field(
+        default=256, ge=1, description="Pending hits at which they are sent at once."
+    )
 
 
 class EmbeddingSettings(BaseModel):

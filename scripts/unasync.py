@@ -41,6 +41,7 @@ NAMES = {
     "AsyncSemanticIndex": "SemanticIndex",
     "_index_async": "_index_sync",
     "AsyncLookups": "Lookups",
+    "AsyncHitFlusher": "HitFlusher",
     "_lookup_async": "_lookup_sync",
     "AsyncClusterSearch": "ClusterSearch",
     "async_cluster_search": "cluster_search",

@@ -40,6 +40,7 @@ from agentcache.exceptions import InvalidInputError
 from agentcache.metrics._counters import Metrics, scoped
 from agentcache.semantic import _cluster
 from agentcache.semantic._base import _BATCH
+from agentcache.semantic._flusher import AsyncHitFlusher
 from agentcache.semantic._lookup_async import AsyncLookups
 from agentcache.semantic._policy import DecisionPolicy
 from agentcache.semantic._scripts import (
@@ -112,6 +113,9 @@ class AsyncSemanticCache(AsyncLookups, AsyncShell):
         self._search_script = self.client.register_script(SEARCH_SCRIPT)
         self._hit_script = self.client.register_script(HIT_SCRIPT)
         self._pending: deque[tuple[list[str], list[Any]]] = deque()
+        # Pending bookkeeping is sent within hit_flush_seconds even if the cache stays idle.
+        bound = self.settings.semantic.hit_flush_seconds
+        self._flusher = AsyncHitFlusher(self._background_flush, bound)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
         self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
 
@@ -370,6 +374,7 @@ class AsyncSemanticCache(AsyncLookups, AsyncShell):
 
     async def aclose(self) -> None:
         """Send the pending hit bookkeeping, then close what this cache made."""
+        await self._flusher.aclose()
         await self.flush_hits()
         await super().aclose()
 

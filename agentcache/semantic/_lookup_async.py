@@ -22,7 +22,9 @@ from redis.exceptions import NoScriptError
 
 from agentcache._redis.faults import FAULTS, server_answered
 from agentcache._redis.replies import is_missing_index
+from agentcache.exceptions import CacheUnavailableError
 from agentcache.semantic._core import PAYLOAD_READ
+from agentcache.semantic._flusher import AsyncHitFlusher
 from agentcache.semantic._index_async import AsyncSemanticIndex
 from agentcache.semantic._types import CacheHit, CheckResult, Scope
 from agentcache.vectorizers import Vector
@@ -38,6 +40,11 @@ class AsyncLookups(AsyncSemanticIndex):
     _touch_script: AsyncScript
     _hit_script: AsyncScript
     _pending: deque[tuple[list[str], list[Any]]]
+    _flusher: AsyncHitFlusher
+
+    @property
+    def _max_pending(self) -> int:
+        return self.settings.semantic.hit_flush_max_pending
 
     async def _lookup(
         self,
@@ -87,6 +94,7 @@ class AsyncLookups(AsyncSemanticIndex):
         if read:
             if result.hit is not None:
                 self._pending.append(core.hit_args(result.hit))  # sent with the next command
+                self._flusher.arm(len(self._pending) >= self._max_pending)  # or by the flusher
             return self._finish(result, scope)
         return await self._read_payload(scope, result)
 
@@ -148,6 +156,16 @@ class AsyncLookups(AsyncSemanticIndex):
         """Send the pending hit bookkeeping now (close() does it too)."""
         if self._pending and self._cluster is None:
             await self.guard.arun("touch", lambda: self._pipelined())
+
+    async def _background_flush(self) -> None:
+        """The flusher's call, with no caller to raise to: a fault is logged and counted."""
+        try:
+            await self.flush_hits()
+        except CacheUnavailableError:
+            logger.debug("background hit flush: cache unavailable (counted)")
+        except Exception as exc:  # a background flush must not die on it
+            self._count_fault("touch", exc)
+            logger.warning("background hit flush failed: %s: %s", type(exc).__name__, exc)
 
     async def _touch(self, keys: list[str], args: list[Any]) -> Any:
         """TOUCH_SCRIPT; when the server refuses its writes (maxmemory, a read-only

@@ -42,6 +42,7 @@ from agentcache.exceptions import InvalidInputError
 from agentcache.metrics._counters import Metrics, scoped
 from agentcache.semantic import _cluster
 from agentcache.semantic._base import _BATCH
+from agentcache.semantic._flusher import HitFlusher
 from agentcache.semantic._lookup_sync import Lookups
 from agentcache.semantic._policy import DecisionPolicy
 from agentcache.semantic._scripts import (
@@ -114,6 +115,9 @@ class SemanticCache(Lookups, Shell):
         self._search_script = self.client.register_script(SEARCH_SCRIPT)
         self._hit_script = self.client.register_script(HIT_SCRIPT)
         self._pending: deque[tuple[list[str], list[Any]]] = deque()
+        # Pending bookkeeping is sent within hit_flush_seconds even if the cache stays idle.
+        bound = self.settings.semantic.hit_flush_seconds
+        self._flusher = HitFlusher(self._background_flush, bound)
         self._exact_script = self.client.register_script(EXACT_SCRIPT)
         self._feedback_script = self.client.register_script(FEEDBACK_SCRIPT)
 
@@ -372,6 +376,7 @@ class SemanticCache(Lookups, Shell):
 
     def close(self) -> None:
         """Send the pending hit bookkeeping, then close what this cache made."""
+        self._flusher.close()
         self.flush_hits()
         super().close()
 

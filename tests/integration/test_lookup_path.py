@@ -49,7 +49,7 @@ def opened(settings: AgentCacheSettings, **semantic: object) -> Iterator[Semanti
 def counting(settings: AgentCacheSettings) -> Iterator[tuple[SemanticCache, CountingRedis]]:
     client = CountingRedis.from_url(settings.redis.url)
     metrics = settings.metrics.model_copy(update={"enabled": False})  # no background flush
-    quiet = settings.model_copy(update={"metrics": metrics})
+    quiet = with_semantic(settings.model_copy(update={"metrics": metrics}), hit_flush_seconds=3600)
     cache = SemanticCache(quiet, client=client, vectorizer=HashingVectorizer(DIMS))
     cache.core.refresh_interval = float("inf")  # no metadata re-read inside a counted window
     yield cache, client
@@ -106,7 +106,7 @@ def test_a_hit_bookkeeping_goes_out_with_the_next_store_before_its_eviction(
     first, so the least recently hit entry is the one evicted."""
     rng = np.random.default_rng(9)
     rows = unit_rows(rng, 4)
-    with opened(settings, max_entries_per_tenant=3) as cache:
+    with opened(settings, max_entries_per_tenant=3, hit_flush_seconds=3600) as cache:
         for i in range(3):
             cache.store(f"q{i}", f"a{i}", tenant="t", agent="a", vector=rows[i])
         # Hit the oldest entry semantically: its LRU time is pending, not yet sent.
@@ -275,7 +275,8 @@ async def test_async_hit_bookkeeping_is_sent_on_close(
 ) -> None:
     rng = np.random.default_rng(12)
     row = unit_rows(rng, 1)[0]
-    cache = AsyncSemanticCache(settings, vectorizer=HashingVectorizer(DIMS))
+    idle = with_semantic(settings, hit_flush_seconds=3600)  # only close() sends it here
+    cache = AsyncSemanticCache(idle, vectorizer=HashingVectorizer(DIMS))
     entry = await cache.store("q", "a", tenant="t", agent="a", vector=row)
     hit = await cache.check("reworded", tenant="t", agent="a", vector=near(row, rng))
     assert hit is not None and hit.hit_count == 1 and entry is not None
