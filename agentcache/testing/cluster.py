@@ -160,6 +160,11 @@ class LocalCluster(Served):
                 first.command("CLUSTER", "MEET", "127.0.0.1", node.port, self._bus_port(node))
             self._wait(self._all_known, "nodes to see each other")
             self._assign_slots()
+            # While every node is still a master, let Redis give each its own config
+            # epoch: a replica keeps the epoch it had as a master, and one that still
+            # shares it with its primary cannot win a TAKEOVER later (it claims the
+            # slots at an epoch no greater than the dead primary's; nobody accepts).
+            self._wait(self._distinct_epochs, "distinct config epochs")
             self._attach_replicas()
             self.wait_ok()
         except BaseException:
@@ -209,6 +214,13 @@ class LocalCluster(Served):
         # Every live node must agree on who owns what before clients may rely on it.
         views = {_slot_view(node) for node in live}
         return len(views) == 1
+
+    def _distinct_epochs(self) -> bool:
+        for node in self.nodes:
+            lines = reply_text(node.command("CLUSTER", "NODES")).splitlines()
+            if len({line.split()[6] for line in lines}) != len(self.nodes):
+                return False
+        return True
 
     def _all_known(self) -> bool:
         want = len(self.nodes)

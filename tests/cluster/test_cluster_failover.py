@@ -57,8 +57,17 @@ def test_killed_primary_degrades_to_misses_then_recovers_on_the_promoted_replica
     exact.store("the question", "the answer", tenant=tenant, agent="bot", vector=vec)
     assert fetch(tenant) == f"data of {tenant}" and runs == [tenant]
     primary = tenant_owner(tenant)
-    replica = next(node for node in cluster.replicas() if node.primary_of == primary.node_id)
+    # Its replica as the replica itself says: cluster.replicas() reads one node's gossip
+    # view, which on a loaded machine can flag a healthy replica "fail?" for a moment.
+    replica = next(node for node in cluster.nodes if node.primary_of == primary.node_id)
+    role = replica.command("ROLE")
+    assert (role[0], int(role[2])) == (b"slave", primary.port)
     primary.command("WAIT", 1, 2000)  # the replica has every write
+    # Redis would promote the replica on its own ~2 s after the kill (node timeout 1 s);
+    # on a loaded machine the down-phase checks can take longer, then see a hit or
+    # send TAKEOVER to a node already (or half-way) promoted. Only our TAKEOVER
+    # promotes it, so the primary stays down until the test says so.
+    replica.command("CONFIG", "SET", "cluster-replica-no-failover", "yes")
 
     cluster.kill(primary)
     try:
@@ -79,6 +88,7 @@ def test_killed_primary_degrades_to_misses_then_recovers_on_the_promoted_replica
         runs_after = len(runs)
         assert fetch(tenant) == f"data of {tenant}" and len(runs) == runs_after  # cached again
     finally:
+        replica.command("CONFIG", "SET", "cluster-replica-no-failover", "no")
         cluster.restart(primary)  # it rejoins as a replica of the new primary
         cluster.wait_ok(timeout=90)  # a rejoin can be slow on a loaded 2-core machine
         for cache in (exact, knn):

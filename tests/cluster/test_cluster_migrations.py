@@ -127,28 +127,34 @@ def test_float16_copy_keeps_writes_made_during_backfill_and_rolls_back(
     entries = populate(source)
     prefix = settings.redis.key_prefix
     writer = make_cache(settings)  # an app instance writing while the backfill runs
-    reader = reader_for(
-        settings, {k: v for k, v in entries.items() if k != (TENANTS[0], prompt(0))}
-    )
+    updated = (TENANTS[0], prompt(0))  # stored again after the backfill, with a new answer
+    reader = reader_for(settings, {k: v for k, v in entries.items() if k != updated})
     stored: list[int] = []
     pages: list[str] = []
+
+    def copied_entries() -> Iterator[tuple[bytes, tuple[str, str]]]:
+        """``(target key, (tenant, prompt))`` of every entry copied so far."""
+        for key in migrator_.client.scan_iter(f"{prefix}:sem2:*"):
+            tenant, text = migrator_.client.hmget(key, ["tenant_id", "prompt"])
+            yield key, (tenant.decode(), text.decode())
 
     def during_backfill(phase: str, n: int, total: int | None) -> None:
         if phase == "backfill" and n > 0:
             pages.append(migrator_.client.hget(migrator_.checkpoint_key, "cursor").decode())
         if phase == "backfill" and n > 0 and not reader.gone:
-            # Delete an entry already copied: the reconcile step must drop its copy.
-            copied = next(migrator_.client.scan_iter(f"{prefix}:sem2:*"))
-            tenant, text = (
-                v.decode() for v in migrator_.client.hmget(copied, ["tenant_id", "prompt"])
-            )
+            # Delete an entry already copied: the reconcile step must drop its copy. Not
+            # the one stored again below (SCAN order is random): that one is rightly kept.
+            victim = next(((k, e) for k, e in copied_entries() if e != updated), None)
+            if victim is None:
+                return  # only the updated entry is copied yet: take one on the next page
+            copied, (tenant, text) = victim
             reader.gone.add((tenant, text))
             writer.invalidate(copied.decode().rsplit(":", 1)[-1], tenant=tenant)
         if phase == "backfill" and total and n >= total and not stored:
             # After the last page of every primary: only the catch-up pass can copy these.
             stored.append(n)
             writer.store("brand new question", "new answer", tenant=TENANTS[1], agent="support")
-            writer.store(prompt(0), "updated answer", tenant=TENANTS[0], agent="support")
+            writer.store(updated[1], "updated answer", tenant=updated[0], agent="support")
 
     migrator_ = migrator(
         variant(settings, semantic__vector_datatype="float16"), progress=during_backfill
