@@ -11,15 +11,23 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agentcache.testing._provider_events import sse_frame
 from agentcache.testing._provider_sim import _HTTPError
 
-if TYPE_CHECKING:
-    from agentcache.testing.provider import ProviderServer
+
+class _Provider(Protocol):
+    """What the handler needs of ``ProviderServer`` (which imports this module)."""
+
+    routes: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]]
+    streams: Mapping[str, Callable[..., list[tuple[str | None, str]]]]
+
+    def _record(self, path: str, body: dict[str, Any]) -> Any: ...
+
+    def _delay(self, path: str, payload: Mapping[str, Any]) -> float: ...
 
 _ANTHROPIC_ERRORS = {
     400: "invalid_request_error",
@@ -33,7 +41,7 @@ _ANTHROPIC_ERRORS = {
 
 
 class _Handler(BaseHTTPRequestHandler):
-    provider: ProviderServer
+    provider: _Provider
     protocol_version = "HTTP/1.1"
     server_version = "agentcache-provider/1"
 
