@@ -3,10 +3,8 @@ server (chat completions), the real Redis Stack, the real MiniLM for paraphrases
 
 from __future__ import annotations
 
-import itertools
 import time
-import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -35,48 +33,6 @@ SECTION = "pydantic-ai"
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how do I reset it?"
 TOOL_CHOICE: Any = {"extra_body": {"tool_choice": "required"}}
-
-
-class _ToolAwareServer(ProviderServer):
-    """The local server, answering in text once the last message is a tool result."""
-
-    def openai_completion(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        messages = body.get("messages") or []
-        if messages and messages[-1].get("role") == "tool":
-            body = {k: v for k, v in body.items() if k != "tool_choice"}
-        return super().openai_completion(body)
-
-
-@pytest.fixture(autouse=True)
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        yield
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    counter = itertools.count(1)
-
-    def responder(path: str, body: Mapping[str, Any]) -> str:
-        last = body["messages"][-1].get("content")
-        text = last if isinstance(last, str) else str(last)
-        return f"answer #{next(counter)} from {body['model']} to {text}"
-
-    with _ToolAwareServer(responder=responder) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: ProviderServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    sdk = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0)
-    yield sdk
-    await sdk.close()
-
-
-@pytest.fixture(scope="module")
-def minilm() -> LocalVectorizer:
-    return LocalVectorizer()  # loads once per module (~10 s)
 
 
 @pytest.fixture
