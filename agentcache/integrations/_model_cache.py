@@ -36,9 +36,9 @@ from agentcache.integrations._scope import (
     resolve_controls,
     resolve_scope,
 )
-from agentcache.llm._core import answers_verdict, vectors_agree
+from agentcache.llm._core import answers_verdict, count_model_call, vectors_agree
 from agentcache.llm._ledger import CacheInfo, Ledger
-from agentcache.metrics._counters import EXACT_HITS, HITS, MISSES, PROVIDER_CALLS, Metrics
+from agentcache.metrics._counters import Metrics
 from agentcache.prompt_caching.costs import PriceTable, Usage
 from agentcache.semantic import AsyncSemanticCache, CheckResult
 from agentcache.settings import AgentCacheSettings
@@ -47,7 +47,6 @@ from agentcache.vectorizers import Vectorizer
 logger = logging.getLogger("agentcache.integrations")
 
 FORMAT = 1  # version of the stored payload envelope
-_LAYER = "llm"  # counted with the cached clients: one place for model-call savings
 _MODEL_CHARS = 80  # of the model name shown in the scope string (the digest has all of it)
 _SENTINELS = (openai.NotGiven, openai.Omit)
 _MAX_DEPTH = 32
@@ -350,25 +349,27 @@ class ModelCallCache:
     def _record(self, call: ModelCall, info: CacheInfo) -> None:
         """Ledger and metrics (layer ``llm``, as the cached clients count)."""
         self.ledger.add(info)
-        metrics, tenant, agent = self.metrics, call.tenant, call.agent
-        if info.hit:
-            metrics.count(_LAYER, HITS, tenant, agent)
-            if info.layer == "exact":
-                metrics.count(_LAYER, EXACT_HITS, tenant, agent)
-            tokens = info.usage.total_tokens
-        else:
-            if call.lookup:
-                metrics.count(_LAYER, MISSES, tenant, agent)
-            metrics.count(_LAYER, PROVIDER_CALLS, tenant, agent)
-            tokens = info.usage.cache_read_tokens
-        if tokens or info.cost.saved_usd:
-            metrics.saved(_LAYER, tenant, agent, tokens=tokens, usd=info.cost.saved_usd)
+        count_model_call(self.metrics, info, call.tenant, call.agent, looked_up=call.lookup)
 
     async def aclose(self) -> None:
         """Close the semantic cache if this object built it."""
         if self._owns_cache:
             self._owns_cache = False
             await self.cache.aclose()
+
+
+class CoreBacked:
+    """The ``cache`` and ``ledger`` of a framework wrapper built on a ``ModelCallCache``."""
+
+    _core: ModelCallCache
+
+    @property
+    def cache(self) -> AsyncSemanticCache:
+        return self._core.cache
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._core.ledger
 
 
 def info_dict(info: CacheInfo) -> dict[str, Any]:

@@ -60,7 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 from pydantic import TypeAdapter
 
-from agentcache.integrations._model_cache import ModelCall, ModelCallCache, plain
+from agentcache.integrations._model_cache import CoreBacked, ModelCall, ModelCallCache, plain
 from agentcache.integrations._responses_replay import mark, replay_events
 from agentcache.integrations._scope import ControlMode
 from agentcache.llm._ledger import CacheInfo, Ledger
@@ -180,7 +180,7 @@ def _text(output: Sequence[Any]) -> str:
     )
 
 
-class CachedAgentsModel(Model):
+class CachedAgentsModel(CoreBacked, Model):
     """An Agents SDK ``Model`` whose calls are answered from the semantic cache when they can be.
 
     Args:
@@ -219,14 +219,6 @@ class CachedAgentsModel(Model):
             agent=agent, mode=mode, ttl=ttl, max_age=max_age, threshold=threshold,
             ledger=ledger, prices=prices,
         )  # fmt: skip
-
-    @property
-    def cache(self) -> AsyncSemanticCache:
-        return self._core.cache
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._core.ledger
 
     def _prepare(
         self,

@@ -66,7 +66,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 from pydantic import TypeAdapter
 
-from agentcache.integrations._model_cache import ModelCall, ModelCallCache, info_dict
+from agentcache.integrations._model_cache import CoreBacked, ModelCall, ModelCallCache, info_dict
 from agentcache.integrations._scope import ControlMode
 from agentcache.llm._ledger import CacheInfo, Ledger
 from agentcache.prompt_caching.costs import PriceTable, Usage
@@ -156,7 +156,7 @@ def _usage(usage: RequestUsage) -> Usage:
     )
 
 
-class CachedPydanticAIModel(WrapperModel):
+class CachedPydanticAIModel(CoreBacked, WrapperModel):
     """A pydantic-ai model whose requests are answered from the semantic cache when they can be.
 
     Args:
@@ -191,14 +191,6 @@ class CachedPydanticAIModel(WrapperModel):
             agent=agent, mode=mode, ttl=ttl, max_age=max_age, threshold=threshold,
             ledger=ledger, prices=prices,
         )  # fmt: skip
-
-    @property
-    def cache(self) -> AsyncSemanticCache:
-        return self._core.cache
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._core.ledger
 
     def _prepare(
         self, messages: list[ModelMessage], settings: ModelSettings | None,

@@ -431,27 +431,33 @@ class LLMCore:
         return self._mark(response, info)
 
     def _count(self, call: Call, info: CacheInfo) -> None:
-        """Report the call to the metrics (layer ``llm``), with its saving.
-
-        A hit saves the whole avoided call (every token of the stored usage);
-        a provider call saves what prompt caching saved (tokens read from the
-        provider's cache; dollars net of cache writes, so possibly negative).
-        """
-        metrics, tenant, agent = self.metrics, call.tenant, call.agent
-        if info.hit:
-            metrics.count(_LAYER, HITS, tenant, agent)
-            if info.layer == "exact":
-                metrics.count(_LAYER, EXACT_HITS, tenant, agent)
-            tokens = info.usage.total_tokens
-        else:
-            if call.lookup:
-                metrics.count(_LAYER, MISSES, tenant, agent)
-            metrics.count(_LAYER, PROVIDER_CALLS, tenant, agent)
-            tokens = info.usage.cache_read_tokens
-        if tokens or info.cost.saved_usd:
-            metrics.saved(_LAYER, tenant, agent, tokens=tokens, usd=info.cost.saved_usd)
+        count_model_call(self.metrics, info, call.tenant, call.agent, looked_up=call.lookup)
 
     def _mark(self, response: Any, info: CacheInfo) -> Any:
         object.__setattr__(response, "_agentcache", info)
         self.ledger.add(info)
         return response
+
+
+def count_model_call(
+    metrics: Metrics, info: CacheInfo, tenant: str, agent: str, *, looked_up: bool
+) -> None:
+    """Report one model call to the metrics (layer ``llm``), with its saving.
+
+    A hit saves the whole avoided call (every token of the stored usage);
+    a provider call saves what prompt caching saved (tokens read from the
+    provider's cache; dollars net of cache writes, so possibly negative).
+    Shared by the cached clients and the agent-framework wrappers.
+    """
+    if info.hit:
+        metrics.count(_LAYER, HITS, tenant, agent)
+        if info.layer == "exact":
+            metrics.count(_LAYER, EXACT_HITS, tenant, agent)
+        tokens = info.usage.total_tokens
+    else:
+        if looked_up:
+            metrics.count(_LAYER, MISSES, tenant, agent)
+        metrics.count(_LAYER, PROVIDER_CALLS, tenant, agent)
+        tokens = info.usage.cache_read_tokens
+    if tokens or info.cost.saved_usd:
+        metrics.saved(_LAYER, tenant, agent, tokens=tokens, usd=info.cost.saved_usd)
