@@ -86,7 +86,7 @@ class RedisvlCache:
         tenant_field: bool = False,
     ) -> None:
         from redisvl.extensions.cache.llm import SemanticCache
-        from redisvl.utils.vectorize import CustomTextVectorizer
+        from redisvl.utils.vectorize import CustomVectorizer
 
         def no_embedding(text: str) -> list[float]:
             # Only redisvl's dims probe lands here: every call passes a vector.
@@ -95,7 +95,7 @@ class RedisvlCache:
         self.cache = SemanticCache(
             name=name,
             distance_threshold=1.0 - threshold,
-            vectorizer=CustomTextVectorizer(embed=no_embedding),
+            vectorizer=CustomVectorizer(embed=no_embedding),
             redis_client=client,
             overwrite=True,
             filterable_fields=[{"name": "tenant", "type": "tag"}] if tenant_field else None,
