@@ -570,12 +570,9 @@ def unused_redis_settings(settings: AgentCacheSettings) -> AgentCacheSettings:
 def test_docs_example_runs_as_written(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str
 ) -> None:
-    from docs_support import doc_example
+    from docs_support import run_doc_example
 
-    monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
-    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
-    namespace: dict[str, Any] = {}
-    exec(compile(doc_example("LangChain"), "docs/integrations.md LangChain", "exec"), namespace)
+    namespace = run_doc_example("LangChain", monkeypatch, redis_url, key_prefix)
     again = namespace["again"]
     assert again.response_metadata["agentcache"]["layer"] == "semantic"
     assert again.content == namespace["first"].content

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 import redis
-from docs_support import doc_example
+from docs_support import run_doc_example
 
 pytest.importorskip("agents", reason="pip install 'agentcache[agents]'")
 
@@ -408,11 +408,7 @@ def test_docs_example_runs_as_written(
     redis_url: str,
     key_prefix: str,
 ) -> None:
-    monkeypatch.setenv("AGENTCACHE_REDIS__URL", redis_url)
-    monkeypatch.setenv("AGENTCACHE_REDIS__KEY_PREFIX", key_prefix)
-    code = doc_example(SECTION)
-    namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(code, f"docs: {SECTION}", "exec"), namespace)
+    run_doc_example(SECTION, monkeypatch, redis_url, key_prefix)
     # What the example prints: the paraphrase's layer, then one provider request in all.
     assert capsys.readouterr().out.splitlines() == [
         "semantic",
